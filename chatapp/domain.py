@@ -1,0 +1,199 @@
+"""Plain values shared by every layer: roles, statuses, messages and the stream event vocabulary.
+
+Nothing here imports a third-party package, so any layer can depend on it for free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class MessageStatus(StrEnum):
+    STREAMING = "streaming"
+    COMPLETE = "complete"
+    INCOMPLETE = "incomplete"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+
+
+class ErrorKind(StrEnum):
+    """How a provider failure should be handled; the retry loop decides on this alone."""
+
+    TRANSIENT = "transient"  # 5xx, overloaded, connection reset: retry
+    RATE_LIMITED = "rate_limited"  # 429: retry after `retry_after`
+    TIMEOUT = "timeout"  # connect/first-token/stall timeout: retry
+    INTERRUPTED = "interrupted"  # stream broke or ended without its terminator: retry
+    AUTH = "auth"  # 401/403: never retried, provider out until the key is fixed
+    INVALID_REQUEST = "invalid_request"  # 400/422: never retried
+    NOT_FOUND = "not_found"  # unknown model or endpoint: never retried
+    CONTEXT_TOO_LONG = "context_too_long"  # goes to the context path, not the retry loop
+    CONTENT_FILTERED = "content_filtered"
+    UNAVAILABLE = "unavailable"  # not configured, no key, model failed to load
+
+    @property
+    def retryable(self) -> bool:
+        return self in _RETRYABLE
+
+    @property
+    def takes_provider_out(self) -> bool:
+        """Failures that make the provider useless until the user changes something."""
+        return self in (ErrorKind.AUTH, ErrorKind.UNAVAILABLE)
+
+
+_RETRYABLE = frozenset({ErrorKind.TRANSIENT, ErrorKind.RATE_LIMITED, ErrorKind.TIMEOUT, ErrorKind.INTERRUPTED})
+
+
+class ProviderError(Exception):
+    """A classified provider failure. Providers raise only this, never an SDK exception."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = None,
+        provider: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.retry_after = retry_after
+        self.status = status
+        self.provider = provider
+
+    def __str__(self) -> str:
+        where = f"{self.provider}: " if self.provider else ""
+        return f"{where}{self.message}"
+
+
+# --- Requests ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One turn as sent to a model."""
+
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """What a provider needs for one completion. `system` is separate because Anthropic wants it so."""
+
+    model: str
+    messages: tuple[ChatMessage, ...]
+    system: str | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+
+
+# --- Stream events (provider -> engine -> service -> UI) --------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The stream's terminator arrived. `reason` is normalised: stop, length, content_filter, other."""
+
+    reason: str
+
+
+StreamEvent = TextDelta | Usage | Finish
+
+
+# --- Turn events (service -> UI/CLI) ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStarted:
+    conversation_id: str
+    user_message_id: str
+    assistant_message_id: str
+    provider: str
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the user should see but that is not part of the reply: retries, fallbacks, waits."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRestarted:
+    """The text shown so far was kept as an incomplete message; a fresh reply begins."""
+
+    previous_message_id: str
+    assistant_message_id: str
+    provider: str
+    model: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class TurnFinished:
+    assistant_message_id: str
+    status: MessageStatus
+    provider: str
+    model: str
+    error: str | None = None
+    error_kind: ErrorKind | None = None
+    usage: Usage | None = None
+
+
+TurnEvent = TurnStarted | TextDelta | Usage | Notice | ReplyRestarted | TurnFinished
+
+
+# --- Stored values ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: str
+    conversation_id: str
+    role: Role
+    content: str
+    status: MessageStatus
+    created: float
+    updated: float
+    provider: str | None = None
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: str
+    title: str | None
+    created: float
+    updated: float
+    provider: str | None = None
+    model: str | None = None
+    message_count: int = 0
+    meta: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def display_title(self) -> str:
+        return self.title or "(untitled)"
