@@ -1,0 +1,193 @@
+"""Command line: `chatapp` opens the TUI; `chatapp ask`, `chatapp ls`, ... use the same ChatService."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TextIO
+
+from chatapp.config import NO_PROVIDER_ADVICE, ConfigError, Settings, load_settings
+from chatapp.domain import MessageStatus, Notice, ReplyRestarted, TextDelta, TurnFinished, TurnStarted
+from chatapp.store.db import StoreError
+from chatapp.textsafe import visible
+
+if TYPE_CHECKING:
+    from chatapp.service import ChatService
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """Bad arguments or missing setup: one line on stderr, exit 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chatapp", description="A terminal chat client for LLMs.")
+    parser.add_argument("--provider", help="provider for new turns (a name from the config)")
+    parser.add_argument("--model", help="model for new turns")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    ask = commands.add_parser("ask", help="send one prompt and stream the reply to stdout")
+    ask.add_argument("prompt", nargs="*", help="the prompt (read from stdin when omitted and piped)")
+    ask.add_argument("--provider", dest="ask_provider", help="provider name from the config")
+    ask.add_argument("--model", dest="ask_model", help="model name")
+    where = ask.add_mutually_exclusive_group()
+    where.add_argument("-c", "--continue", dest="continue_", action="store_true",
+                       help="continue the most recent conversation")
+    where.add_argument("--conversation", metavar="ID", help="continue conversation ID (a unique prefix will do)")
+    ask.add_argument("--raw", action="store_true", help="write the reply unfiltered (control characters kept)")
+
+    ls = commands.add_parser("ls", help="list saved conversations")
+    ls.add_argument("--json", action="store_true", help="print a JSON array")
+    ls.add_argument("-n", "--limit", type=int, default=None, help="at most N conversations")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        if args.command is None:
+            return _run_tui(settings, args)
+        if args.command == "ask":
+            return asyncio.run(_ask(settings, args))
+        if args.command == "ls":
+            return _ls(settings, args)
+    except (ConfigError, StoreError, UsageError) as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return EXIT_USAGE
+
+
+def _error(message: str) -> None:
+    print(f"chatapp: {visible(message)}", file=sys.stderr)
+
+
+def _run_tui(settings: Settings, args: argparse.Namespace) -> int:
+    from chatapp.tui.app import run
+
+    return run(settings, provider=args.provider, model=args.model)
+
+
+def _read_prompt(words: list[str], stdin: TextIO) -> str:
+    if words:
+        return " ".join(words)
+    if stdin.isatty():
+        raise UsageError("ask: give a prompt, or pipe one on stdin")
+    text = stdin.read()
+    if not text.strip():
+        raise UsageError("ask: the prompt is empty")
+    return text
+
+
+async def _ask(settings: Settings, args: argparse.Namespace) -> int:
+    from chatapp.service import ChatService
+
+    prompt = _read_prompt(args.prompt, sys.stdin)
+    provider = args.ask_provider or args.provider
+    if provider is None and settings.default_provider is None:
+        raise UsageError(NO_PROVIDER_ADVICE)
+    service = ChatService.open(settings)
+    try:
+        conversation_id: str | None = None
+        if args.continue_:
+            latest = service.latest_conversation()
+            conversation_id = latest.id if latest else None
+        elif args.conversation:
+            found = service.conversation(args.conversation)
+            if found is None:
+                raise UsageError(f"ask: no conversation matches {args.conversation!r} (see `chatapp ls`)")
+            conversation_id = found.id
+        state = service.pool.availability(service.target_for(conversation_id, provider).provider)
+        if not state.available:
+            raise UsageError(f"provider {state.name!r} is unavailable: {state.reason}")
+        return await _stream_turn(service, conversation_id, prompt, provider, args.ask_model or args.model,
+                                  raw=args.raw)
+    finally:
+        await service.aclose()
+
+
+async def _stream_turn(service: ChatService, conversation_id: str | None, prompt: str, provider: str | None,
+                       model: str | None, *, raw: bool) -> int:
+    out = sys.stdout
+    wrote_text = False
+    clean = _TerminalText(raw)
+    async for event in service.send(conversation_id, prompt, provider=provider, model=model):
+        if isinstance(event, TextDelta):
+            out.write(clean.feed(event.text))
+            out.flush()
+            wrote_text = True
+        elif isinstance(event, Notice):
+            print(f"chatapp: {visible(event.text)}", file=sys.stderr)
+        elif isinstance(event, ReplyRestarted):
+            if wrote_text:
+                out.write("\n")
+            print(f"chatapp: {visible(event.reason)}; restarting the reply with {event.provider}",
+                  file=sys.stderr)
+        elif isinstance(event, TurnStarted):
+            pass
+        elif isinstance(event, TurnFinished):
+            out.write(clean.flush())
+            if wrote_text:
+                out.write("\n")
+                out.flush()
+            if event.status is MessageStatus.COMPLETE:
+                return EXIT_OK
+            _error(event.error or event.status.value)
+            return EXIT_FAILED
+    return EXIT_FAILED
+
+
+class _TerminalText:
+    """Chunk-wise `visible()`, holding back a trailing CR so a CRLF split across chunks is one newline."""
+
+    def __init__(self, raw: bool) -> None:
+        self._raw = raw
+        self._pending = ""
+
+    def feed(self, text: str) -> str:
+        if self._raw:
+            return text
+        text = self._pending + text
+        self._pending = ""
+        if text.endswith("\r"):
+            text, self._pending = text[:-1], "\r"
+        return visible(text)
+
+    def flush(self) -> str:
+        pending, self._pending = self._pending, ""
+        return visible(pending) if pending and not self._raw else pending
+
+
+def _ls(settings: Settings, args: argparse.Namespace) -> int:
+    from chatapp.service import ChatService
+
+    service = ChatService.open(settings)
+    try:
+        items = service.conversations(limit=args.limit)
+    finally:
+        service.store.close()
+    if args.json:
+        print(json.dumps([
+            {"id": c.id, "title": c.title, "updated": _iso(c.updated), "created": _iso(c.created),
+             "messages": c.message_count, "provider": c.provider, "model": c.model}
+            for c in items
+        ], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not items:
+        print("no conversations yet: start one with `chatapp` or `chatapp ask \"...\"`")
+        return EXIT_OK
+    for c in items:
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(c.updated))
+        print(f"{c.id}  {stamp}  {c.message_count:>4} msgs  {visible(c.display_title)}")
+    return EXIT_OK
+
+
+def _iso(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))

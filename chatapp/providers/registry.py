@@ -1,0 +1,80 @@
+"""Build provider adapters from config, lazily, and say which ones can be used right now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chatapp.config import ProviderSpec, Settings
+from chatapp.domain import ErrorKind, ProviderError
+from chatapp.providers.base import Provider
+
+
+@dataclass(frozen=True, slots=True)
+class Availability:
+    name: str
+    kind: str
+    model: str
+    available: bool
+    reason: str = ""
+
+
+_SDK_MODULE = {"openai": "openai", "anthropic": "anthropic", "llamacpp": "openai"}
+
+
+class ProviderPool:
+    """Owns one adapter per configured provider, built on first use and closed together."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._providers: dict[str, Provider] = {}
+
+    def availability(self, name: str) -> Availability:
+        spec = self._settings.provider(name)
+        if spec.kind in ("openai", "anthropic") and spec.needs_key and not spec.resolve_api_key(
+            self._settings.environ
+        ):
+            env_name = spec.api_key_env or ("OPENAI_API_KEY" if spec.kind == "openai" else "ANTHROPIC_API_KEY")
+            return Availability(name, spec.kind, spec.model, False, f"no API key: set {env_name}")
+        return Availability(name, spec.kind, spec.model, True)
+
+    def all(self) -> list[Availability]:
+        return [self.availability(name) for name in self._settings.providers]
+
+    def get(self, name: str) -> Provider:
+        provider = self._providers.get(name)
+        if provider is None:
+            state = self.availability(name)
+            if not state.available:
+                raise ProviderError(ErrorKind.UNAVAILABLE, state.reason, provider=name)
+            provider = self._build(self._settings.provider(name))
+            self._providers[name] = provider
+        return provider
+
+    def built(self, name: str) -> Provider | None:
+        return self._providers.get(name)
+
+    def _build(self, spec: ProviderSpec) -> Provider:
+        key = spec.resolve_api_key(self._settings.environ)
+        if spec.kind == "openai":
+            from chatapp.providers.openai_provider import OpenAIProvider
+
+            return OpenAIProvider(spec, key)
+        if spec.kind == "anthropic":
+            from chatapp.providers.anthropic_provider import AnthropicProvider
+
+            return AnthropicProvider(spec, key)
+        if spec.kind == "llamacpp":
+            from chatapp.providers.llamacpp import LlamaCppProvider
+
+            return LlamaCppProvider(spec, self._settings.paths)
+        raise ProviderError(ErrorKind.UNAVAILABLE, f"unknown provider kind {spec.kind!r}", provider=spec.name)
+
+    def sdk_module(self, name: str) -> str | None:
+        """The SDK a provider needs, so the UI can import it in the background after first paint."""
+        spec = self._settings.providers.get(name)
+        return _SDK_MODULE.get(spec.kind) if spec else None
+
+    async def aclose(self) -> None:
+        providers, self._providers = list(self._providers.values()), {}
+        for provider in providers:
+            await provider.aclose()

@@ -1,0 +1,223 @@
+"""Conversations and messages: the only code that reads or writes their rows."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from chatapp.domain import Conversation, Message, MessageStatus, Role
+from chatapp.store.db import connect
+from chatapp.textsafe import storable
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class Store:
+    """Synchronous SQLite access; every call is one short transaction (well under a millisecond)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        return cls(connect(path))
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # --- conversations --------------------------------------------------------------------
+
+    def create_conversation(
+        self, provider: str | None = None, model: str | None = None, title: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Conversation:
+        now = time.time()
+        conversation = Conversation(
+            id=new_id(), title=title, created=now, updated=now, provider=provider, model=model, meta=meta or {}
+        )
+        self._conn.execute(
+            "INSERT INTO conversations (id, title, created, updated, provider, model, meta) VALUES (?,?,?,?,?,?,?)",
+            (conversation.id, title, now, now, provider, model, json.dumps(conversation.meta)),
+        )
+        return conversation
+
+    def get_conversation(self, conversation_id: str) -> Conversation | None:
+        row = self._conn.execute(
+            f"{_CONVERSATION_SELECT} WHERE c.id = ? GROUP BY c.id", (conversation_id,)
+        ).fetchone()
+        return _conversation(row) if row else None
+
+    def find_conversation(self, id_or_prefix: str) -> Conversation | None:
+        """An exact id, or a unique prefix of one (what `chatapp ls` prints is enough to type)."""
+        exact = self.get_conversation(id_or_prefix)
+        if exact or not id_or_prefix:
+            return exact
+        rows = self._conn.execute(
+            "SELECT id FROM conversations WHERE id LIKE ? ESCAPE '\\' LIMIT 2",
+            (id_or_prefix.replace("%", "\\%").replace("_", "\\_") + "%",),
+        ).fetchall()
+        return self.get_conversation(rows[0]["id"]) if len(rows) == 1 else None
+
+    def list_conversations(self, limit: int | None = None) -> list[Conversation]:
+        sql = f"{_CONVERSATION_SELECT} GROUP BY c.id ORDER BY c.updated DESC"
+        params: tuple[Any, ...] = ()
+        if limit is not None:
+            sql += " LIMIT ?"
+            params = (limit,)
+        return [_conversation(row) for row in self._conn.execute(sql, params)]
+
+    def latest_conversation(self) -> Conversation | None:
+        items = self.list_conversations(limit=1)
+        return items[0] if items else None
+
+    def set_title(self, conversation_id: str, title: str) -> None:
+        self._conn.execute("UPDATE conversations SET title = ? WHERE id = ?", (storable(title), conversation_id))
+
+    def update_meta(self, conversation_id: str, **changes: Any) -> None:
+        row = self._conn.execute("SELECT meta FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+        if row is None:
+            return
+        meta = json.loads(row["meta"] or "{}")
+        meta.update(changes)
+        self._conn.execute("UPDATE conversations SET meta = ? WHERE id = ?", (json.dumps(meta), conversation_id))
+
+    def set_provider(self, conversation_id: str, provider: str, model: str) -> None:
+        self._conn.execute(
+            "UPDATE conversations SET provider = ?, model = ? WHERE id = ?", (provider, model, conversation_id)
+        )
+
+    # --- messages ---------------------------------------------------------------------------
+
+    def add_message(
+        self, conversation_id: str, role: Role, content: str, status: MessageStatus = MessageStatus.COMPLETE,
+        provider: str | None = None, model: str | None = None,
+    ) -> Message:
+        now = time.time()
+        message_id = new_id()
+        content = storable(content)
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            seq = self._conn.execute(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = ?", (conversation_id,)
+            ).fetchone()[0]
+            self._conn.execute(
+                "INSERT INTO messages (id, conversation_id, seq, role, content, status, provider, model, created, "
+                "updated) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (message_id, conversation_id, seq, role.value, content, status.value, provider, model, now, now),
+            )
+            self._conn.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
+        return Message(message_id, conversation_id, role, content, status, now, now, provider, model)
+
+    def update_message(
+        self, message_id: str, *, content: str | None = None, status: MessageStatus | None = None,
+        input_tokens: int | None = None, output_tokens: int | None = None, error: str | None = None,
+        provider: str | None = None, model: str | None = None,
+    ) -> None:
+        sets: list[str] = ["updated = ?"]
+        values: list[Any] = [time.time()]
+        for column, value in (
+            ("content", storable(content) if content is not None else None),
+            ("status", status.value if status is not None else None),
+            ("input_tokens", input_tokens),
+            ("output_tokens", output_tokens),
+            ("error", storable(error) if error is not None else None),
+            ("provider", provider),
+            ("model", model),
+        ):
+            if value is not None:
+                sets.append(f"{column} = ?")
+                values.append(value)
+        values.append(message_id)
+        self._conn.execute(f"UPDATE messages SET {', '.join(sets)} WHERE id = ?", values)
+
+    def set_token_counts(self, counts: Iterable[tuple[str, int, bool]]) -> None:
+        """Cache token counts per message: (message_id, count, exact)."""
+        with self._conn:
+            self._conn.execute("BEGIN")
+            self._conn.executemany(
+                "UPDATE messages SET token_count = ?, token_count_exact = ? WHERE id = ?",
+                [(count, int(exact), mid) for mid, count, exact in counts],
+            )
+
+    def token_counts(self, conversation_id: str) -> dict[str, tuple[int, bool]]:
+        rows = self._conn.execute(
+            "SELECT id, token_count, token_count_exact FROM messages WHERE conversation_id = ? "
+            "AND token_count IS NOT NULL", (conversation_id,),
+        )
+        return {row["id"]: (row["token_count"], bool(row["token_count_exact"])) for row in rows}
+
+    def get_message(self, message_id: str) -> Message | None:
+        row = self._conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+        return _message(row) if row else None
+
+    def messages(self, conversation_id: str) -> list[Message]:
+        rows = self._conn.execute(
+            "SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq", (conversation_id,)
+        )
+        return [_message(row) for row in rows]
+
+    def message_seq(self, message_id: str) -> int | None:
+        row = self._conn.execute("SELECT seq FROM messages WHERE id = ?", (message_id,)).fetchone()
+        return row["seq"] if row else None
+
+    def close_streaming(self) -> int:
+        """Messages left `streaming` by a crash become `incomplete` (their text is kept)."""
+        return self._conn.execute(
+            "UPDATE messages SET status = ? WHERE status = ?",
+            (MessageStatus.INCOMPLETE.value, MessageStatus.STREAMING.value),
+        ).rowcount
+
+    # --- key/value (stats and other small state) -------------------------------------------
+
+    def get_value(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return row["value"] if row else None
+
+    def set_value(self, key: str, value: str) -> None:
+        self._conn.execute(
+            "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """For sibling store modules (summaries, search, export) only."""
+        return self._conn
+
+
+_CONVERSATION_SELECT = (
+    "SELECT c.id, c.title, c.created, c.updated, c.provider, c.model, c.meta, COUNT(m.id) AS message_count, "
+    "(SELECT content FROM messages f WHERE f.conversation_id = c.id AND f.role = 'user' ORDER BY f.seq LIMIT 1) "
+    "AS first_prompt FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id"
+)
+
+
+def _conversation(row: sqlite3.Row) -> Conversation:
+    title = row["title"]
+    if not title and row["first_prompt"]:
+        title = _first_words(row["first_prompt"])
+    return Conversation(
+        id=row["id"], title=title, created=row["created"], updated=row["updated"], provider=row["provider"],
+        model=row["model"], message_count=row["message_count"], meta=json.loads(row["meta"] or "{}"),
+    )
+
+
+def _first_words(text: str, limit: int = 48) -> str:
+    words = " ".join(text.split())
+    return words if len(words) <= limit else words[: limit - 1].rstrip() + "…"
+
+
+def _message(row: sqlite3.Row) -> Message:
+    return Message(
+        id=row["id"], conversation_id=row["conversation_id"], role=Role(row["role"]), content=row["content"],
+        status=MessageStatus(row["status"]), created=row["created"], updated=row["updated"],
+        provider=row["provider"], model=row["model"], input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"], error=row["error"],
+    )

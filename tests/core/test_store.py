@@ -1,0 +1,49 @@
+import sqlite3
+
+from chatapp.domain import MessageStatus, Role
+from chatapp.store.conversations import Store
+
+
+def test_messages_round_trip_in_order(tmp_path):
+    store = Store.open(tmp_path / "db.sqlite")
+    conv = store.create_conversation("openai", "gpt-4o-mini")
+    store.add_message(conv.id, Role.USER, "hi")
+    reply = store.add_message(conv.id, Role.ASSISTANT, "", MessageStatus.STREAMING, "openai", "gpt-4o-mini")
+    store.update_message(reply.id, content="hello", status=MessageStatus.COMPLETE, input_tokens=3, output_tokens=1)
+    messages = store.messages(conv.id)
+    assert [m.content for m in messages] == ["hi", "hello"]
+    assert messages[1].status is MessageStatus.COMPLETE and messages[1].output_tokens == 1
+    listed = store.list_conversations()
+    assert listed[0].message_count == 2 and listed[0].title == "hi"
+
+
+def test_wal_mode_and_schema_version(tmp_path):
+    Store.open(tmp_path / "db.sqlite").close()
+    conn = sqlite3.connect(tmp_path / "db.sqlite")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] >= 1
+
+
+def test_lone_surrogate_is_stored_not_raised(tmp_path):
+    store = Store.open(tmp_path / "db.sqlite")
+    conv = store.create_conversation()
+    message = store.add_message(conv.id, Role.USER, "bad \ud800 text")
+    assert store.get_message(message.id).content == "bad \ufffd text"
+
+
+def test_streaming_rows_left_by_a_crash_become_incomplete(tmp_path):
+    store = Store.open(tmp_path / "db.sqlite")
+    conv = store.create_conversation()
+    reply = store.add_message(conv.id, Role.ASSISTANT, "partial", MessageStatus.STREAMING)
+    store.close()
+    store = Store.open(tmp_path / "db.sqlite")
+    assert store.close_streaming() == 1
+    assert store.get_message(reply.id).status is MessageStatus.INCOMPLETE
+    assert store.get_message(reply.id).content == "partial"
+
+
+def test_find_by_unique_prefix(tmp_path):
+    store = Store.open(tmp_path / "db.sqlite")
+    conv = store.create_conversation()
+    assert store.find_conversation(conv.id[:6]).id == conv.id
+    assert store.find_conversation("zz%") is None
