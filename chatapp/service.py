@@ -7,9 +7,9 @@ it streams (flushed at least every FLUSH_SECONDS) and ends with a final status, 
 from __future__ import annotations
 
 import asyncio
-import time
+import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from chatapp.config import Settings
 from chatapp.domain import (
@@ -17,10 +17,11 @@ from chatapp.domain import (
     ChatRequest,
     Conversation,
     ErrorKind,
-    Finish,
     Message,
     MessageStatus,
+    Notice,
     ProviderError,
+    ReplyRestarted,
     Role,
     TextDelta,
     TurnEvent,
@@ -28,10 +29,12 @@ from chatapp.domain import (
     TurnStarted,
     Usage,
 )
+from chatapp.engine import AttemptFailed, AttemptStarted, EngineStats, Job, Priority, RequestEngine, StatsSnapshot
 from chatapp.providers.registry import Availability, ProviderPool
 from chatapp.store.conversations import Store
+from chatapp.store.reply_writer import ReplyWriter
 
-FLUSH_SECONDS = 0.25
+_STATS_KEY = "engine_stats"
 _HISTORY_STATUSES = (MessageStatus.COMPLETE, MessageStatus.CANCELLED)
 
 
@@ -48,6 +51,7 @@ class ChatService:
         self.settings = settings
         self.store = store
         self.pool = pool or ProviderPool(settings)
+        self.engine = RequestEngine(settings, self.pool.get)
         self._secrets = self._collect_secrets()
         self.store.close_streaming()
 
@@ -56,8 +60,42 @@ class ChatService:
         return cls(settings, Store.open(settings.paths.database))
 
     async def aclose(self) -> None:
+        await self.engine.aclose()
+        self._save_stats()
         await self.pool.aclose()
         self.store.close()
+
+    # --- stats -------------------------------------------------------------------------------
+
+    def _persisted_stats(self) -> EngineStats:
+        raw = self.store.get_value(_STATS_KEY)
+        try:
+            return EngineStats.from_dict(json.loads(raw)) if raw else EngineStats()
+        except (ValueError, KeyError, TypeError):
+            return EngineStats()
+
+    def stats(self, *, include_history: bool = True) -> StatsSnapshot:
+        """Per-provider figures: this run's live state, plus earlier runs' counts when asked."""
+        if not include_history:
+            return self.engine.stats.snapshot()
+        combined = self._persisted_stats()
+        combined.merge(self.engine.stats)
+        live = self.engine.stats.snapshot()
+        merged = combined.snapshot()
+        return StatsSnapshot(
+            providers=tuple(
+                replace(p, breaker_state=self.engine.breaker_state(p.name)) if p.name in self.settings.providers
+                else p for p in merged.providers
+            ),
+            scheduler=live.scheduler,
+        )
+
+    def _save_stats(self) -> None:
+        if not self.engine.stats.snapshot().providers:
+            return
+        combined = self._persisted_stats()
+        combined.merge(self.engine.stats)
+        self.store.set_value(_STATS_KEY, json.dumps(combined.to_dict()))
 
     # --- providers ---------------------------------------------------------------------------
 
@@ -110,27 +148,48 @@ class ChatService:
         else:
             self.store.set_provider(conversation_id, target.provider, target.model)
         user = self.store.add_message(conversation_id, Role.USER, text)
-        reply = self.store.add_message(
-            conversation_id, Role.ASSISTANT, "", MessageStatus.STREAMING, target.provider, target.model
+        answering = Target(target.provider, target.model)
+        reply = self._new_reply(conversation_id, answering)
+        yield TurnStarted(conversation_id, user.id, reply.id, answering.provider, answering.model)
+        writer = ReplyWriter(self.store, reply.id)
+        job = Job(
+            priority=Priority.INTERACTIVE,
+            chain=self._chain(target.provider),
+            build_request=lambda spec: self._build_request(
+                conversation_id, target.model if spec.name == target.provider else spec.model
+            ),
+            label="turn",
         )
-        yield TurnStarted(conversation_id, user.id, reply.id, target.provider, target.model)
-        writer = _ReplyWriter(self.store, reply.id)
         try:
-            request = self._build_request(conversation_id, target, exclude=reply.id)
-            provider_impl = self.pool.get(target.provider)
-            async for event in provider_impl.stream(request):
+            async for event in self.engine.stream(job):
                 if isinstance(event, TextDelta):
                     writer.append(event.text)
                 elif isinstance(event, Usage):
                     writer.usage = event
-                elif isinstance(event, Finish):
-                    writer.finish_reason = event.reason
+                elif isinstance(event, AttemptFailed):
+                    if event.had_output:
+                        writer.close(MessageStatus.INCOMPLETE, error=self.redact(str(event.error)))
+                    continue
+                elif isinstance(event, AttemptStarted):
+                    answering = Target(event.provider, event.model)
+                    if event.restarted:
+                        previous = reply.id
+                        reply = self._new_reply(conversation_id, answering)
+                        writer = ReplyWriter(self.store, reply.id)
+                        yield ReplyRestarted(previous, reply.id, answering.provider, answering.model,
+                                             self.redact(event.reason or "the reply broke off"))
+                    else:
+                        self.store.update_message(reply.id, provider=event.provider, model=event.model)
+                    continue
+                elif isinstance(event, Notice):
+                    event = Notice(self.redact(event.text))
                 yield event
         except ProviderError as exc:
             message = self.redact(str(exc))
             status = MessageStatus.INCOMPLETE if writer.text else MessageStatus.ERROR
             writer.close(status, error=message)
-            yield TurnFinished(reply.id, status, target.provider, target.model, message, exc.kind, writer.usage)
+            yield TurnFinished(reply.id, status, answering.provider, answering.model, message, exc.kind,
+                               writer.usage)
             return
         except (asyncio.CancelledError, GeneratorExit):
             writer.close(MessageStatus.CANCELLED)
@@ -138,19 +197,29 @@ class ChatService:
         except Exception as exc:  # a bug, not a provider failure: keep the text, say what happened
             message = self.redact(f"internal error: {type(exc).__name__}: {exc}")
             writer.close(MessageStatus.ERROR, error=message)
-            yield TurnFinished(reply.id, MessageStatus.ERROR, target.provider, target.model, message,
+            yield TurnFinished(reply.id, MessageStatus.ERROR, answering.provider, answering.model, message,
                                ErrorKind.TRANSIENT, writer.usage)
             return
         writer.close(MessageStatus.COMPLETE)
-        yield TurnFinished(reply.id, MessageStatus.COMPLETE, target.provider, target.model, usage=writer.usage)
+        self.store.set_provider(conversation_id, answering.provider, answering.model)
+        yield TurnFinished(reply.id, MessageStatus.COMPLETE, answering.provider, answering.model,
+                           usage=writer.usage)
 
-    def _build_request(self, conversation_id: str, target: Target, exclude: str) -> ChatRequest:
+    def _new_reply(self, conversation_id: str, target: Target) -> Message:
+        return self.store.add_message(
+            conversation_id, Role.ASSISTANT, "", MessageStatus.STREAMING, target.provider, target.model
+        )
+
+    def _chain(self, first: str) -> tuple[str, ...]:
+        return (first, *(name for name in self.settings.fallback if name != first))
+
+    def _build_request(self, conversation_id: str, model: str) -> ChatRequest:
         history = [
             ChatMessage(m.role, m.content)
             for m in self.store.messages(conversation_id)
-            if m.id != exclude and m.content and (m.role is Role.USER or m.status in _HISTORY_STATUSES)
+            if m.content and (m.role is Role.USER or m.status in _HISTORY_STATUSES)
         ]
-        return ChatRequest(model=target.model, messages=tuple(history))
+        return ChatRequest(model=model, messages=tuple(history))
 
     # --- secrets -----------------------------------------------------------------------------
 
@@ -163,43 +232,3 @@ class ChatService:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
-
-
-class _ReplyWriter:
-    """Accumulates a streaming reply and flushes it to the store at most every FLUSH_SECONDS."""
-
-    def __init__(self, store: Store, message_id: str) -> None:
-        self._store = store
-        self._message_id = message_id
-        self._parts: list[str] = []
-        self._last_flush = time.monotonic()
-        self._dirty = False
-        self.usage: Usage | None = None
-        self.finish_reason: str | None = None
-
-    @property
-    def text(self) -> str:
-        return "".join(self._parts)
-
-    def append(self, text: str) -> None:
-        self._parts.append(text)
-        self._dirty = True
-        now = time.monotonic()
-        if now - self._last_flush >= FLUSH_SECONDS:
-            self._flush(now)
-
-    def _flush(self, now: float) -> None:
-        self._store.update_message(self._message_id, content=self.text)
-        self._last_flush = now
-        self._dirty = False
-
-    def close(self, status: MessageStatus, error: str | None = None) -> None:
-        usage = self.usage
-        self._store.update_message(
-            self._message_id,
-            content=self.text,
-            status=status,
-            error=error,
-            input_tokens=usage.input_tokens if usage else None,
-            output_tokens=usage.output_tokens if usage else None,
-        )

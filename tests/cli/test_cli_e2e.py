@@ -75,7 +75,7 @@ def test_continue_by_id_prefix(env, fake_server):
     run(env, "ask", "two")
     first = ls_json(env)[-1]["id"]
     assert run(env, "ask", "--conversation", first[:6], "three").returncode == 0
-    assert [m["content"] for m in fake_server.requests[-1].body["messages"]][0] == "one"
+    assert fake_server.requests[-1].body["messages"][0]["content"] == "one"
     result = run(env, "ask", "--conversation", "nomatch", "x")
     assert result.returncode == 2 and "no conversation matches" in result.stderr
 
@@ -100,21 +100,27 @@ def test_connection_refused_is_one_line_nonzero(env):
     assert "cannot reach the server" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_missing_terminator_saved_as_incomplete(env, fake_server):
+def test_missing_terminator_kept_as_incomplete_and_reply_restarted(env, fake_server):
     env = openai_env(env, fake_server)
-    fake_server.script(Reply("half a reply", no_terminator=True, finish_reason=None))
+    fake_server.script(Reply("half a reply", no_terminator=True, finish_reason=None), Reply("a whole reply"))
     result = run(env, "ask", "hello")
-    assert result.returncode == 1
-    assert "half a reply" in result.stdout
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "half a reply\na whole reply\n"
+    assert "restarting the reply" in result.stderr
     db = sqlite3.connect(Path(env["XDG_DATA_HOME"]) / "chatapp" / "chatapp.db")
-    assert db.execute("SELECT content, status FROM messages WHERE role = 'assistant'").fetchall() == [
-        ("half a reply", "incomplete")
-    ]
+    rows = db.execute("SELECT content, status FROM messages WHERE role = 'assistant' ORDER BY seq").fetchall()
+    assert rows == [("half a reply", "incomplete"), ("a whole reply", "complete")]
+    # the incomplete attempt is not sent again as history
+    fake_server.script(Reply("third"))
+    assert run(env, "ask", "-c", "next").returncode == 0
+    contents = [m["content"] for m in fake_server.requests[-1].body["messages"]]
+    assert contents == ["hello", "a whole reply", "next"]
 
 
 def test_escape_sequences_in_reply_never_reach_stdout_raw(env, fake_server):
     env = openai_env(env, fake_server)
-    fake_server.script(Reply("copy \x1b]52;c;ZXZpbA==\x07 title \x1b]0;pwned\x07 clear \x1b[2J done [/] [@click=app.quit]"))
+    hostile = "copy \x1b]52;c;ZXZpbA==\x07 title \x1b]0;pwned\x07 clear \x1b[2J done [/] [@click=app.quit]"
+    fake_server.script(Reply(hostile))
     result = run(env, "ask", "hello")
     assert result.returncode == 0
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout

@@ -1,0 +1,66 @@
+"""The Textual application: opens the chat screen, loads themes, warms the SDK after first paint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from textual import work
+from textual.app import App
+
+from chatapp.config import ConfigError, Settings
+from chatapp.service import ChatService, Target
+from chatapp.tui.screens.chat import ChatScreen
+from chatapp.tui.themes import load_themes
+
+_HERE = Path(__file__).parent
+
+
+class ChatApp(App[None]):
+    TITLE = "chatapp"
+    CSS_PATH: ClassVar[list[str | Path]] = [_HERE / "app.tcss", _HERE / "widgets" / "markdown_stream.tcss"]
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(self, service: ChatService, target: Target | None, conversation_id: str | None = None) -> None:
+        super().__init__()
+        self.service = service
+        self._target = target
+        self._conversation_id = conversation_id
+
+    def on_mount(self) -> None:
+        settings = self.service.settings
+        for theme in load_themes(settings.paths.themes_dir, on_problem=self._theme_problem):
+            self.register_theme(theme)
+        if settings.theme:
+            if settings.theme in self.available_themes:
+                self.theme = settings.theme
+            else:
+                self.notify(f"theme {settings.theme!r} not found; using {self.theme}", severity="warning")
+        if settings.keys:
+            self.set_keymap(settings.keys)
+        self.push_screen(ChatScreen(self.service, self._target, self._conversation_id))
+        self.call_after_refresh(self._warm_provider)
+
+    def _theme_problem(self, message: str) -> None:
+        self.notify(message, severity="warning", timeout=8)
+
+    @work(thread=True, group="warm", name="warm-provider", exit_on_error=False)
+    def _warm_provider(self) -> None:
+        """Import the default provider's SDK off the first-paint path, so the first Enter does not wait."""
+        if self._target is not None:
+            self.service.warm_provider(self._target.provider)
+
+    async def on_unmount(self) -> None:
+        await self.service.aclose()
+
+
+def run(settings: Settings, provider: str | None = None, model: str | None = None) -> int:
+    service = ChatService.open(settings)
+    target: Target | None
+    try:
+        target = service.target_for(None, provider, model) if (provider or settings.default_provider) else None
+    except ConfigError:
+        service.store.close()
+        raise
+    ChatApp(service, target).run()
+    return 0
