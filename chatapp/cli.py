@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     ls = commands.add_parser("ls", help="list saved conversations")
     ls.add_argument("--json", action="store_true", help="print a JSON array")
     ls.add_argument("-n", "--limit", type=int, default=None, help="at most N conversations")
+
+    stats = commands.add_parser("stats", help="per-provider requests, retries, latency, tokens and cost")
+    stats.add_argument("--json", action="store_true", help="print the figures as JSON")
     return parser
 
 
@@ -57,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_ask(settings, args))
         if args.command == "ls":
             return _ls(settings, args)
+        if args.command == "stats":
+            return _stats(settings, args)
     except (ConfigError, StoreError, UsageError) as exc:
         _error(str(exc))
         return EXIT_USAGE
@@ -191,3 +196,21 @@ def _ls(settings: Settings, args: argparse.Namespace) -> int:
 
 def _iso(timestamp: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+
+def _stats(settings: Settings, args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from chatapp.service import ChatService
+    from chatapp.stats_table import as_text
+
+    service = ChatService.open(settings)
+    try:
+        snapshot = service.stats()
+    finally:
+        service.store.close()
+    if args.json:
+        print(json.dumps([asdict(p) for p in snapshot.providers], indent=2))
+    else:
+        print(as_text(snapshot))
+    return EXIT_OK

@@ -53,6 +53,7 @@ class ChatService:
         self.pool = pool or ProviderPool(settings)
         self.engine = RequestEngine(settings, self.pool.get)
         self._secrets = self._collect_secrets()
+        self._closed = False
         self.store.close_streaming()
 
     @classmethod
@@ -60,6 +61,9 @@ class ChatService:
         return cls(settings, Store.open(settings.paths.database))
 
     async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         await self.engine.aclose()
         self._save_stats()
         await self.pool.aclose()
