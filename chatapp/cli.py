@@ -40,10 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue the most recent conversation")
     where.add_argument("--conversation", metavar="ID", help="continue conversation ID (a unique prefix will do)")
     ask.add_argument("--raw", action="store_true", help="write the reply unfiltered (control characters kept)")
+    ask.add_argument("-t", "--template", metavar="NAME[@VERSION]", help="a prompt template (see `chatapp templates`)")
+    ask.add_argument("--var", action="append", default=[], metavar="KEY=VALUE", help="a template variable")
 
     ls = commands.add_parser("ls", help="list saved conversations")
     ls.add_argument("--json", action="store_true", help="print a JSON array")
     ls.add_argument("-n", "--limit", type=int, default=None, help="at most N conversations")
+
+    templates = commands.add_parser("templates", help="list prompt templates, or show one")
+    templates.add_argument("action", nargs="?", choices=["list", "show"], default="list")
+    templates.add_argument("name", nargs="?", help="template name for `show` (NAME or NAME@VERSION)")
 
     stats = commands.add_parser("stats", help="per-provider requests, retries, latency, tokens and cost")
     stats.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -62,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ls(settings, args)
         if args.command == "stats":
             return _stats(settings, args)
+        if args.command == "templates":
+            return _templates(settings, args)
     except (ConfigError, StoreError, UsageError) as exc:
         _error(str(exc))
         return EXIT_USAGE
@@ -80,21 +88,45 @@ def _run_tui(settings: Settings, args: argparse.Namespace) -> int:
     return run(settings, provider=args.provider, model=args.model)
 
 
-def _read_prompt(words: list[str], stdin: TextIO) -> str:
+def _read_prompt(words: list[str], stdin: TextIO, *, optional: bool = False) -> str:
     if words:
         return " ".join(words)
     if stdin.isatty():
+        if optional:
+            return ""
         raise UsageError("ask: give a prompt, or pipe one on stdin")
     text = stdin.read()
-    if not text.strip():
+    if not text.strip() and not optional:
         raise UsageError("ask: the prompt is empty")
     return text
+
+
+def _apply_template(service: ChatService, args: argparse.Namespace, conversation_id: str | None, prompt: str,
+                    provider: str | None, model: str | None) -> tuple[str, str]:
+    """Validate and render the template before anything is stored or sent; returns (conversation, prompt)."""
+    from chatapp.domain import Role
+    from chatapp.store.conversations import new_id
+    from chatapp.templates import TemplateError, parse_var_args
+
+    target_id = conversation_id or new_id()
+    try:
+        rendered, assignment = service.render_template(args.template, parse_var_args(args.var), target_id)
+    except TemplateError as exc:
+        raise UsageError(f"template: {exc}") from None
+    if rendered.role is Role.SYSTEM and not prompt.strip():
+        raise UsageError(f"ask: template {rendered.name!r} sets the system prompt: give a prompt too")
+    if conversation_id is None:
+        service.new_conversation(provider, model, conversation_id=target_id)
+    service.apply_template(target_id, rendered, assignment)
+    if rendered.role is Role.USER:
+        prompt = f"{rendered.text}\n\n{prompt}" if prompt.strip() else rendered.text
+    return target_id, prompt
 
 
 async def _ask(settings: Settings, args: argparse.Namespace) -> int:
     from chatapp.service import ChatService
 
-    prompt = _read_prompt(args.prompt, sys.stdin)
+    prompt = _read_prompt(args.prompt, sys.stdin, optional=bool(args.template))
     provider = args.ask_provider or args.provider
     if provider is None and settings.default_provider is None:
         raise UsageError(NO_PROVIDER_ADVICE)
@@ -109,11 +141,13 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
             if found is None:
                 raise UsageError(f"ask: no conversation matches {args.conversation!r} (see `chatapp ls`)")
             conversation_id = found.id
+        model = args.ask_model or args.model
         state = service.pool.availability(service.target_for(conversation_id, provider).provider)
         if not state.available:
             raise UsageError(f"provider {state.name!r} is unavailable: {state.reason}")
-        return await _stream_turn(service, conversation_id, prompt, provider, args.ask_model or args.model,
-                                  raw=args.raw)
+        if args.template:
+            conversation_id, prompt = _apply_template(service, args, conversation_id, prompt, provider, model)
+        return await _stream_turn(service, conversation_id, prompt, provider, model, raw=args.raw)
     finally:
         await service.aclose()
 
@@ -213,4 +247,30 @@ def _stats(settings: Settings, args: argparse.Namespace) -> int:
         print(json.dumps([asdict(p) for p in snapshot.providers], indent=2))
     else:
         print(as_text(snapshot))
+    return EXIT_OK
+
+
+def _templates(settings: Settings, args: argparse.Namespace) -> int:
+    from chatapp.service import ChatService
+    from chatapp.templates import TemplateError, describe
+
+    service = ChatService.open(settings)
+    try:
+        library = service.templates
+        if args.action == "show":
+            if not args.name:
+                raise UsageError("templates show: name a template")
+            try:
+                template = library.get(args.name)
+            except TemplateError as exc:
+                raise UsageError(f"template: {exc}") from None
+            versions = [t.version for t in library.versions(template.name)]
+            print(visible(describe(template, versions=versions, stats=service.template_results(template.name))))
+        else:
+            for template in library.list():
+                print(visible(f"{template.ref:24} {template.role.value:6}  {template.description}"))
+        for problem in library.problems:
+            _error(f"skipped {problem.path}: {problem.message}")
+    finally:
+        service.store.close()
     return EXIT_OK

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 
 from chatapp.config import Settings
@@ -33,6 +33,7 @@ from chatapp.engine import AttemptFailed, AttemptStarted, EngineStats, Job, Prio
 from chatapp.providers.registry import Availability, ProviderPool
 from chatapp.store.conversations import Store
 from chatapp.store.reply_writer import ReplyWriter
+from chatapp.templates import ArmStats, Assignment, RenderedPrompt, TemplateLibrary
 
 _STATS_KEY = "engine_stats"
 _HISTORY_STATUSES = (MessageStatus.COMPLETE, MessageStatus.CANCELLED)
@@ -54,6 +55,7 @@ class ChatService:
         self.engine = RequestEngine(settings, self.pool.get)
         self._secrets = self._collect_secrets()
         self._closed = False
+        self._templates: TemplateLibrary | None = None
         self.store.close_streaming()
 
     @classmethod
@@ -140,6 +142,33 @@ class ChatService:
     def messages(self, conversation_id: str) -> list[Message]:
         return self.store.messages(conversation_id)
 
+    def new_conversation(self, provider: str | None = None, model: str | None = None, *,
+                         conversation_id: str | None = None) -> Conversation:
+        target = self.target_for(None, provider, model)
+        return self.store.create_conversation(target.provider, target.model, conversation_id=conversation_id)
+
+    # --- templates ---------------------------------------------------------------------------
+
+    @property
+    def templates(self) -> TemplateLibrary:
+        """The prompt template library (built-ins + the user's folder), read on first use."""
+        if self._templates is None:
+            self._templates = TemplateLibrary.from_paths(self.settings.paths)
+        return self._templates
+
+    def render_template(self, ref: str, variables: Mapping[str, str],
+                        conversation_id: str) -> tuple[RenderedPrompt, Assignment]:
+        """Pick the version (pinned, A/B or latest) and render it; raises TemplateError before any request."""
+        template, assignment = self.templates.resolve_for(ref, conversation_id)
+        return self.templates.render(template, variables), assignment
+
+    def apply_template(self, conversation_id: str, prompt: RenderedPrompt, assignment: Assignment) -> None:
+        """Record the template on the conversation; a system-role template becomes its system prompt."""
+        self.store.update_meta(conversation_id, template=prompt.to_dict(), template_assignment=assignment.to_dict())
+
+    def template_results(self, name: str) -> list[ArmStats]:
+        return [ArmStats(*row) for row in self.store.template_results(name)]
+
     # --- a turn ------------------------------------------------------------------------------
 
     async def send(
@@ -223,7 +252,14 @@ class ChatService:
             for m in self.store.messages(conversation_id)
             if m.content and (m.role is Role.USER or m.status in _HISTORY_STATUSES)
         ]
-        return ChatRequest(model=model, messages=tuple(history))
+        return ChatRequest(model=model, messages=tuple(history), system=self.system_prompt(conversation_id))
+
+    def system_prompt(self, conversation_id: str) -> str | None:
+        conversation = self.store.get_conversation(conversation_id)
+        recorded = conversation.meta.get("template") if conversation else None
+        if isinstance(recorded, dict) and recorded.get("role") == Role.SYSTEM.value:
+            return str(recorded.get("text") or "") or None
+        return None
 
     # --- secrets -----------------------------------------------------------------------------
 

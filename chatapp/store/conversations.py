@@ -36,11 +36,12 @@ class Store:
 
     def create_conversation(
         self, provider: str | None = None, model: str | None = None, title: str | None = None,
-        meta: dict[str, Any] | None = None,
+        meta: dict[str, Any] | None = None, conversation_id: str | None = None,
     ) -> Conversation:
         now = time.time()
         conversation = Conversation(
-            id=new_id(), title=title, created=now, updated=now, provider=provider, model=model, meta=meta or {}
+            id=conversation_id or new_id(), title=title, created=now, updated=now, provider=provider, model=model,
+            meta=meta or {},
         )
         self._conn.execute(
             "INSERT INTO conversations (id, title, created, updated, provider, model, meta) VALUES (?,?,?,?,?,?,?)",
@@ -173,6 +174,20 @@ class Store:
             "UPDATE messages SET status = ? WHERE status = ?",
             (MessageStatus.INCOMPLETE.value, MessageStatus.STREAMING.value),
         ).rowcount
+
+    def template_results(self, name: str) -> list[tuple[int, int, int, int, int, int]]:
+        """Per template version: (version, conversations, completed replies, input tokens, output tokens,
+        restarted replies), over conversations that recorded this template in their meta."""
+        rows = self._conn.execute(
+            "SELECT json_extract(c.meta, '$.template.version') AS version, COUNT(DISTINCT c.id), "
+            "COALESCE(SUM(m.role = 'assistant' AND m.status = 'complete'), 0), "
+            "COALESCE(SUM(m.input_tokens), 0), COALESCE(SUM(m.output_tokens), 0), "
+            "COALESCE(SUM(m.role = 'assistant' AND m.status = 'incomplete'), 0) "
+            "FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id "
+            "WHERE json_extract(c.meta, '$.template.name') = ? GROUP BY version ORDER BY version",
+            (name,),
+        )
+        return [tuple(row) for row in rows if row[0] is not None]
 
     # --- key/value (stats and other small state) -------------------------------------------
 
