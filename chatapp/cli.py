@@ -11,7 +11,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from chatapp.config import NO_PROVIDER_ADVICE, ConfigError, Settings, load_settings
-from chatapp.domain import MessageStatus, Notice, ReplyRestarted, TextDelta, TurnFinished, TurnStarted
+from chatapp.domain import (
+    MessageStatus,
+    MessageTooLong,
+    Notice,
+    ReplyRestarted,
+    TextDelta,
+    TurnFinished,
+    TurnStarted,
+)
 from chatapp.store.db import StoreError
 from chatapp.textsafe import visible
 
@@ -39,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("-c", "--continue", dest="continue_", action="store_true",
                        help="continue the most recent conversation")
     where.add_argument("--conversation", metavar="ID", help="continue conversation ID (a unique prefix will do)")
+    ask.add_argument("--truncate", action="store_true",
+                     help="cut a prompt that does not fit the model's window instead of refusing it")
     ask.add_argument("--raw", action="store_true", help="write the reply unfiltered (control characters kept)")
     ask.add_argument("-t", "--template", metavar="NAME[@VERSION]", help="a prompt template (see `chatapp templates`)")
     ask.add_argument("--var", action="append", default=[], metavar="KEY=VALUE", help="a template variable")
@@ -131,6 +141,7 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
     if provider is None and settings.default_provider is None:
         raise UsageError(NO_PROVIDER_ADVICE)
     service = ChatService.open(settings)
+    service.warm()
     try:
         conversation_id: str | None = None
         if args.continue_:
@@ -147,13 +158,16 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
             raise UsageError(f"provider {state.name!r} is unavailable: {state.reason}")
         if args.template:
             conversation_id, prompt = _apply_template(service, args, conversation_id, prompt, provider, model)
-        return await _stream_turn(service, conversation_id, prompt, provider, model, raw=args.raw)
+        code = await _stream_turn(service, conversation_id, prompt, provider, model, raw=args.raw,
+                                  truncate=args.truncate)
+        await service.finish_background()
+        return code
     finally:
         await service.aclose()
 
 
 async def _stream_turn(service: ChatService, conversation_id: str | None, prompt: str, provider: str | None,
-                       model: str | None, *, raw: bool) -> int:
+                       model: str | None, *, raw: bool, truncate: bool = False) -> int:
     out = sys.stdout
     wrote_text = False
     clean = _TerminalText(raw)
@@ -169,6 +183,15 @@ async def _stream_turn(service: ChatService, conversation_id: str | None, prompt
                 out.write("\n")
             print(f"chatapp: {visible(event.reason)}; restarting the reply with {event.provider}",
                   file=sys.stderr)
+        elif isinstance(event, MessageTooLong):
+            if not truncate:
+                _error(f"the prompt is {event.tokens:,} tokens but the model's window allows {event.limit:,}: "
+                       "shorten it, or pass --truncate to cut it")
+                return EXIT_USAGE
+            print(f"chatapp: the prompt was cut to {event.limit:,} tokens to fit the window", file=sys.stderr)
+            conversation_id = service.store.get_message(event.user_message_id).conversation_id  # type: ignore[union-attr]
+            shorter = service.truncate_to_fit(prompt, event.limit, provider, model)
+            return await _stream_turn(service, conversation_id, shorter, provider, model, raw=raw)
         elif isinstance(event, TurnStarted):
             pass
         elif isinstance(event, TurnFinished):

@@ -74,6 +74,14 @@ class ProviderError(Exception):
         return f"{where}{self.message}"
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a turn goes: a configured provider name and a model."""
+
+    provider: str
+    model: str
+
+
 # --- Requests ---------------------------------------------------------------------------
 
 
@@ -161,7 +169,16 @@ class TurnFinished:
     usage: Usage | None = None
 
 
-TurnEvent = TurnStarted | TextDelta | Usage | Notice | ReplyRestarted | TurnFinished
+@dataclass(frozen=True, slots=True)
+class MessageTooLong:
+    """The user's message alone does not fit the model's window: offer to truncate it or cancel."""
+
+    user_message_id: str
+    tokens: int
+    limit: int
+
+
+TurnEvent = TurnStarted | TextDelta | Usage | Notice | ReplyRestarted | MessageTooLong | TurnFinished
 
 
 # --- Stored values ----------------------------------------------------------------------

@@ -9,42 +9,34 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from chatapp.config import Settings
+from chatapp.context import MessageTooLarge
+from chatapp.context_keeper import ContextKeeper, Gauge, with_model
 from chatapp.domain import (
-    ChatMessage,
-    ChatRequest,
     Conversation,
     ErrorKind,
     Message,
     MessageStatus,
+    MessageTooLong,
     Notice,
-    ProviderError,
-    ReplyRestarted,
     Role,
-    TextDelta,
+    Target,
     TurnEvent,
     TurnFinished,
     TurnStarted,
-    Usage,
 )
-from chatapp.engine import AttemptFailed, AttemptStarted, EngineStats, Job, Priority, RequestEngine, StatsSnapshot
+from chatapp.engine import EngineStats, RequestEngine, StatsSnapshot
 from chatapp.providers.registry import Availability, ProviderPool
+from chatapp.store.context_records import SummaryRow
 from chatapp.store.conversations import Store
-from chatapp.store.reply_writer import ReplyWriter
 from chatapp.templates import ArmStats, Assignment, RenderedPrompt, TemplateLibrary
+from chatapp.turn import Turn
 
 _STATS_KEY = "engine_stats"
-_HISTORY_STATUSES = (MessageStatus.COMPLETE, MessageStatus.CANCELLED)
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where the next turn goes."""
-
-    provider: str
-    model: str
 
 
 class ChatService:
@@ -53,6 +45,7 @@ class ChatService:
         self.store = store
         self.pool = pool or ProviderPool(settings)
         self.engine = RequestEngine(settings, self.pool.get)
+        self.context = ContextKeeper(settings, store, self.engine)
         self._secrets = self._collect_secrets()
         self._closed = False
         self._templates: TemplateLibrary | None = None
@@ -66,6 +59,7 @@ class ChatService:
         if self._closed:
             return
         self._closed = True
+        await self.context.aclose()
         await self.engine.aclose()
         self._save_stats()
         await self.pool.aclose()
@@ -121,6 +115,36 @@ class ChatService:
             model = model or conversation.model
         spec = self.settings.provider(provider)
         return Target(spec.name, model or spec.model)
+
+    def warm(self) -> None:
+        """Start loading token encodings in the background (never blocks)."""
+        self.context.warm()
+
+    def gauge(self, conversation_id: str | None, provider: str | None = None, model: str | None = None) -> Gauge:
+        """Window usage for the next turn to this conversation (exact or approximate)."""
+        target = self.target_for(conversation_id, provider, model)
+        spec = with_model(self.settings.provider(target.provider), target.model)
+        return self.context.gauge(conversation_id, spec, self.system_prompt(conversation_id) if conversation_id
+                                  else None)
+
+    async def compress_now(self, conversation_id: str) -> bool:
+        """Summarize all but the newest turns now; True when a summary was made."""
+        target = self.target_for(conversation_id)
+        spec = with_model(self.settings.provider(target.provider), target.model)
+        return await self.context.compress(conversation_id, spec, self.system_prompt(conversation_id),
+                                           force=True) is not None
+
+    def truncate_to_fit(self, text: str, limit: int, provider: str | None = None, model: str | None = None) -> str:
+        """`text` cut to `limit` tokens (head and tail kept) for the user's choice to truncate."""
+        target = self.target_for(None, provider, model)
+        return self.context.truncate(text, with_model(self.settings.provider(target.provider), target.model), limit)
+
+    def summaries(self, conversation_id: str) -> list[SummaryRow]:
+        return self.context.records.summaries(conversation_id)
+
+    async def finish_background(self) -> None:
+        """Wait for background work (summaries) of this process; the CLI calls it before exiting."""
+        await self.context.drain()
 
     def warm_provider(self, name: str | None = None) -> None:
         """Import the SDK a provider needs. Blocking: call it from a worker thread after first paint."""
@@ -181,78 +205,28 @@ class ChatService:
         else:
             self.store.set_provider(conversation_id, target.provider, target.model)
         user = self.store.add_message(conversation_id, Role.USER, text)
-        answering = Target(target.provider, target.model)
-        reply = self._new_reply(conversation_id, answering)
-        yield TurnStarted(conversation_id, user.id, reply.id, answering.provider, answering.model)
-        writer = ReplyWriter(self.store, reply.id)
-        job = Job(
-            priority=Priority.INTERACTIVE,
-            chain=self._chain(target.provider),
-            build_request=lambda spec: self._build_request(
-                conversation_id, target.model if spec.name == target.provider else spec.model
-            ),
-            label="turn",
-        )
+        spec = with_model(self.settings.provider(target.provider), target.model)
+        system = self.system_prompt(conversation_id)
         try:
-            async for event in self.engine.stream(job):
-                if isinstance(event, TextDelta):
-                    writer.append(event.text)
-                elif isinstance(event, Usage):
-                    writer.usage = event
-                elif isinstance(event, AttemptFailed):
-                    if event.had_output:
-                        writer.close(MessageStatus.INCOMPLETE, error=self.redact(str(event.error)))
-                    continue
-                elif isinstance(event, AttemptStarted):
-                    answering = Target(event.provider, event.model)
-                    if event.restarted:
-                        previous = reply.id
-                        reply = self._new_reply(conversation_id, answering)
-                        writer = ReplyWriter(self.store, reply.id)
-                        yield ReplyRestarted(previous, reply.id, answering.provider, answering.model,
-                                             self.redact(event.reason or "the reply broke off"))
-                    else:
-                        self.store.update_message(reply.id, provider=event.provider, model=event.model)
-                    continue
-                elif isinstance(event, Notice):
-                    event = Notice(self.redact(event.text))
-                yield event
-        except ProviderError as exc:
-            message = self.redact(str(exc))
-            status = MessageStatus.INCOMPLETE if writer.text else MessageStatus.ERROR
-            writer.close(status, error=message)
-            yield TurnFinished(reply.id, status, answering.provider, answering.model, message, exc.kind,
-                               writer.usage)
+            built = await asyncio.to_thread(self.context.build, conversation_id, spec, system)
+        except MessageTooLarge as exc:
+            reason = f"the message is {exc.tokens:,} tokens; {target.model} takes at most {exc.limit:,}"
+            self.store.update_message(user.id, status=MessageStatus.ERROR, error=reason)
+            yield MessageTooLong(user.id, exc.tokens, exc.limit)
+            yield TurnFinished("", MessageStatus.ERROR, target.provider, target.model, reason,
+                               ErrorKind.CONTEXT_TOO_LONG)
             return
-        except (asyncio.CancelledError, GeneratorExit):
-            writer.close(MessageStatus.CANCELLED)
-            raise
-        except Exception as exc:  # a bug, not a provider failure: keep the text, say what happened
-            message = self.redact(f"internal error: {type(exc).__name__}: {exc}")
-            writer.close(MessageStatus.ERROR, error=message)
-            yield TurnFinished(reply.id, MessageStatus.ERROR, answering.provider, answering.model, message,
-                               ErrorKind.TRANSIENT, writer.usage)
-            return
-        writer.close(MessageStatus.COMPLETE)
-        self.store.set_provider(conversation_id, answering.provider, answering.model)
-        yield TurnFinished(reply.id, MessageStatus.COMPLETE, answering.provider, answering.model,
-                           usage=writer.usage)
+        turn = Turn(self, conversation_id, spec, system, built)
+        reply = turn.new_reply(target)
+        yield TurnStarted(conversation_id, user.id, reply.id, target.provider, target.model)
+        if built.hint:
+            yield Notice(built.hint)
+        async for event in turn.run(self.chain(target.provider)):
+            yield event
 
-    def _new_reply(self, conversation_id: str, target: Target) -> Message:
-        return self.store.add_message(
-            conversation_id, Role.ASSISTANT, "", MessageStatus.STREAMING, target.provider, target.model
-        )
-
-    def _chain(self, first: str) -> tuple[str, ...]:
+    def chain(self, first: str) -> tuple[str, ...]:
+        """The provider and then its fallbacks, in the configured order."""
         return (first, *(name for name in self.settings.fallback if name != first))
-
-    def _build_request(self, conversation_id: str, model: str) -> ChatRequest:
-        history = [
-            ChatMessage(m.role, m.content)
-            for m in self.store.messages(conversation_id)
-            if m.content and (m.role is Role.USER or m.status in _HISTORY_STATUSES)
-        ]
-        return ChatRequest(model=model, messages=tuple(history), system=self.system_prompt(conversation_id))
 
     def system_prompt(self, conversation_id: str) -> str | None:
         conversation = self.store.get_conversation(conversation_id)

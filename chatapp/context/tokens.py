@@ -65,10 +65,11 @@ class Overhead:
     per_request: int
 
 
-# OpenAI: 3 per message and 3 to prime the reply (OpenAI cookbook, gpt-3.5-turbo-0613 and later).
+# OpenAI: 3 per message plus its role (1 token) and 3 to prime the reply (OpenAI cookbook,
+# gpt-3.5-turbo-0613 and later).
 # Anthropic and llama.cpp chat templates: estimates; calibration absorbs the difference.
 OVERHEAD: dict[str, Overhead] = {
-    "openai": Overhead(per_message=3, per_request=3),
+    "openai": Overhead(per_message=4, per_request=3),
     "anthropic": Overhead(per_message=4, per_request=6),
     "llamacpp": Overhead(per_message=5, per_request=3),
 }

@@ -6,7 +6,6 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -137,22 +136,6 @@ class Store:
                 values.append(value)
         values.append(message_id)
         self._conn.execute(f"UPDATE messages SET {', '.join(sets)} WHERE id = ?", values)
-
-    def set_token_counts(self, counts: Iterable[tuple[str, int, bool]]) -> None:
-        """Cache token counts per message: (message_id, count, exact)."""
-        with self._conn:
-            self._conn.execute("BEGIN")
-            self._conn.executemany(
-                "UPDATE messages SET token_count = ?, token_count_exact = ? WHERE id = ?",
-                [(count, int(exact), mid) for mid, count, exact in counts],
-            )
-
-    def token_counts(self, conversation_id: str) -> dict[str, tuple[int, bool]]:
-        rows = self._conn.execute(
-            "SELECT id, token_count, token_count_exact FROM messages WHERE conversation_id = ? "
-            "AND token_count IS NOT NULL", (conversation_id,),
-        )
-        return {row["id"]: (row["token_count"], bool(row["token_count_exact"])) for row in rows}
 
     def get_message(self, message_id: str) -> Message | None:
         row = self._conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()

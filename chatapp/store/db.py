@@ -36,7 +36,7 @@ _MIGRATIONS: dict[int, str] = {
         output_tokens INTEGER,
         error TEXT,
         token_count INTEGER,
-        token_count_exact INTEGER,
+        token_basis TEXT,
         created REAL NOT NULL,
         updated REAL NOT NULL,
         UNIQUE (conversation_id, seq)
@@ -44,16 +44,15 @@ _MIGRATIONS: dict[int, str] = {
     CREATE TABLE summaries (
         id TEXT PRIMARY KEY,
         conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
-        first_seq INTEGER NOT NULL,
-        last_seq INTEGER NOT NULL,
+        first_message_id TEXT NOT NULL,
+        last_message_id TEXT NOT NULL,
         content TEXT NOT NULL,
         input_hash TEXT NOT NULL,
         provider TEXT,
         model TEXT,
-        token_count INTEGER,
         created REAL NOT NULL
     );
-    CREATE INDEX summaries_conversation ON summaries(conversation_id, last_seq);
+    CREATE INDEX summaries_conversation ON summaries(conversation_id, created);
     CREATE TABLE summary_cache (
         input_hash TEXT PRIMARY KEY,
         content TEXT NOT NULL,
