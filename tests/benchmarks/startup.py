@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 
-MARKER = b"Quit"  # a footer binding description: present once the first frame is on screen
+MARKER = b"New chat"  # a footer binding description: present once the first frame is on screen
 TIMEOUT = 20.0
 
 

@@ -67,6 +67,7 @@ class ChatScreen(Screen[None]):
         return self.query_one("#status", StatusLine)
 
     def on_mount(self) -> None:
+        self.message_list.anchor()  # follow new text to the bottom until the user scrolls up
         self.set_target(self.target)
         self.load_conversation(self.conversation_id)
         self.query_one("#prompt", PromptInput).focus()
@@ -114,7 +115,7 @@ class ChatScreen(Screen[None]):
         self.message_list.mount(UserMessage(event.text))
         self._current = AssistantMessage(label=f"{self.target.provider} · {self.target.model}")
         self.message_list.mount(self._current)
-        self.message_list.scroll_end(animate=False)
+        self.message_list.anchor()
         self._reply_worker = self._stream_reply(event.text, self.target)
 
     @work(exclusive=True, group="reply", name="reply")
@@ -145,12 +146,6 @@ class ChatScreen(Screen[None]):
                 view.set_label(f"{event.provider} · {event.model}")
                 view.set_status(event.status, event.error)
                 self.status.activity = "" if event.status is MessageStatus.COMPLETE else event.status.value
-            self._follow()
-
-    def _follow(self) -> None:
-        scroller = self.message_list
-        if scroller.max_scroll_y - scroller.scroll_y <= 3:
-            scroller.scroll_end(animate=False)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place a reply worker's end is handled: cancelled or crashed, the view says so."""

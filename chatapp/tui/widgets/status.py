@@ -1,0 +1,30 @@
+"""One line under the prompt: provider · model · tokens · what is happening now."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+
+class StatusLine(Static):
+    provider: reactive[str] = reactive("")
+    model: reactive[str] = reactive("")
+    tokens: reactive[str] = reactive("")
+    activity: reactive[str] = reactive("")
+
+    def render(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if self.provider:
+            text.append(self.provider, style="bold")
+            text.append(" · ")
+            text.append(self.model)
+        else:
+            text.append("no provider", style="bold")
+        if self.tokens:
+            text.append(" · ")
+            text.append(self.tokens)
+        if self.activity:
+            text.append(" · ")
+            text.append(self.activity, style="italic")
+        return text
