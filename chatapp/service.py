@@ -32,6 +32,7 @@ from chatapp.providers.registry import Availability, ProviderPool
 from chatapp.store.context_records import SummaryRow
 from chatapp.store.conversations import Store
 from chatapp.templates import ArmStats, Assignment, RenderedPrompt, TemplateLibrary
+from chatapp.titles import TitleMaker
 from chatapp.turn import Turn
 
 _STATS_KEY = "engine_stats"
@@ -46,6 +47,7 @@ class ChatService:
         self.pool = pool or ProviderPool(settings)
         self.engine = RequestEngine(settings, self.pool.get)
         self.context = ContextKeeper(settings, store, self.engine)
+        self.titles = TitleMaker(settings, store, self.engine)
         self._secrets = self._collect_secrets()
         self._closed = False
         self._templates: TemplateLibrary | None = None
@@ -60,6 +62,7 @@ class ChatService:
             return
         self._closed = True
         await self.context.aclose()
+        await self.titles.aclose()
         await self.engine.aclose()
         self._save_stats()
         await self.pool.aclose()
@@ -196,9 +199,13 @@ class ChatService:
     # --- a turn ------------------------------------------------------------------------------
 
     async def send(
-        self, conversation_id: str | None, text: str, *, provider: str | None = None, model: str | None = None
+        self, conversation_id: str | None, text: str, *, provider: str | None = None, model: str | None = None,
+        title: bool = False,
     ) -> AsyncIterator[TurnEvent]:
-        """Run one turn and yield its events. Cancel the consuming task to cancel the turn."""
+        """Run one turn and yield its events. Cancel the consuming task to cancel the turn.
+
+        `title`: after the first reply of an untitled conversation, name it in a background job.
+        """
         target = self.target_for(conversation_id, provider, model)
         if conversation_id is None:
             conversation_id = self.store.create_conversation(target.provider, target.model).id
@@ -222,6 +229,8 @@ class ChatService:
         if built.hint:
             yield Notice(built.hint)
         async for event in turn.run(self.chain(target.provider)):
+            if title and isinstance(event, TurnFinished) and event.status is MessageStatus.COMPLETE:
+                self.titles.schedule(conversation_id, Target(event.provider, event.model))
             yield event
 
     def chain(self, first: str) -> tuple[str, ...]:
