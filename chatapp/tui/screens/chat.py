@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
@@ -16,16 +17,19 @@ from chatapp.config import NO_PROVIDER_ADVICE, ConfigError
 from chatapp.domain import (
     Message,
     MessageStatus,
+    MessageTooLong,
     Notice,
     ReplyRestarted,
     Role,
+    Target,
     TextDelta,
     TurnFinished,
     TurnStarted,
     Usage,
 )
-from chatapp.service import ChatService, Target
-from chatapp.tui.widgets.message import AssistantMessage, NoticeMessage, UserMessage
+from chatapp.service import ChatService
+from chatapp.tui.screens.choice import ChoiceScreen
+from chatapp.tui.widgets.message import AssistantMessage, NoticeMessage, SummaryMarker, UserMessage
 from chatapp.tui.widgets.prompt import PromptInput
 from chatapp.tui.widgets.status import StatusLine
 
@@ -41,6 +45,7 @@ class ChatScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop reply", id="stop"),
         Binding("ctrl+n", "new_conversation", "New chat", id="new_conversation"),
+        Binding("ctrl+l", "compress", "Compress", id="compress", show=False),
         Binding("ctrl+q", "app.quit", "Quit", id="quit"),
     ]
 
@@ -79,6 +84,17 @@ class ChatScreen(Screen[None]):
         self.target = target
         self.status.provider = target.provider if target else ""
         self.status.model = target.model if target else ""
+        if self.is_mounted:
+            self.refresh_gauge()
+
+    @work(thread=True, exclusive=True, group="gauge", name="gauge", exit_on_error=False)
+    def refresh_gauge(self) -> None:
+        """Window usage for the next turn, off the event loop (counting a long paste takes a while)."""
+        if self.target is None:
+            return
+        gauge = self.service.gauge(self.conversation_id, self.target.provider, self.target.model)
+        summary = f" · {gauge.summarized} summary" if gauge.summarized else ""
+        self.app.call_from_thread(setattr, self.status, "context", f"{gauge}{summary}")
 
     def load_conversation(self, conversation_id: str | None) -> None:
         """Show a saved conversation (or an empty one) in place of the current view."""
@@ -87,12 +103,23 @@ class ChatScreen(Screen[None]):
         self.message_list.remove_children()
         self.status.tokens = ""
         if conversation_id is None:
+            self.refresh_gauge()
             if self.target is None:
                 config = self.service.settings.paths.config_file
                 self.message_list.mount(NoticeMessage(WELCOME.format(config=config)))
             return
-        self.message_list.mount_all(self._widget_for(m) for m in self.service.messages(conversation_id))
+        messages = self.service.messages(conversation_id)
+        widgets: list[Widget] = [self._widget_for(m) for m in messages]
+        summaries = self.service.summaries(conversation_id)
+        if summaries:
+            latest = summaries[-1]  # summaries roll: the newest covers all the earlier ones
+            ids = [m.id for m in messages]
+            if latest.last_message_id in ids:
+                end = ids.index(latest.last_message_id) + 1
+                widgets.insert(end, SummaryMarker(latest.content, end))
+        self.message_list.mount_all(widgets)
         self.message_list.scroll_end(animate=False)
+        self.refresh_gauge()
 
     @staticmethod
     def _widget_for(message: Message) -> UserMessage | AssistantMessage:
@@ -105,18 +132,22 @@ class ChatScreen(Screen[None]):
     # --- a turn ------------------------------------------------------------------------------
 
     def on_prompt_input_submitted(self, event: PromptInput.Submitted) -> None:
-        if self._reply_worker is not None and self._reply_worker.is_running:
+        if self._reply_running:
             self.notify("A reply is still streaming: press Esc to stop it first.", severity="warning")
             return
         if self.target is None:
             self.message_list.mount(NoticeMessage(NO_PROVIDER_ADVICE, error=True))
             return
         self.query_one("#prompt", PromptInput).clear()
-        self.message_list.mount(UserMessage(event.text))
+        self._start_reply(event.text)
+
+    def _start_reply(self, text: str) -> None:
+        assert self.target is not None
+        self.message_list.mount(UserMessage(text))
         self._current = AssistantMessage(label=f"{self.target.provider} · {self.target.model}")
         self.message_list.mount(self._current)
         self.message_list.anchor()
-        self._reply_worker = self._stream_reply(event.text, self.target)
+        self._reply_worker = self._stream_reply(text, self.target)
 
     @work(exclusive=True, group="reply", name="reply")
     async def _stream_reply(self, text: str, target: Target) -> None:
@@ -124,7 +155,7 @@ class ChatScreen(Screen[None]):
         assert view is not None
         self.status.activity = "waiting for the first token…"
         async for event in self.service.send(self.conversation_id, text, provider=target.provider,
-                                             model=target.model):
+                                             model=target.model, title=True):
             if isinstance(event, TextDelta):
                 view.append(event.text)
             elif isinstance(event, TurnStarted):
@@ -136,6 +167,8 @@ class ChatScreen(Screen[None]):
             elif isinstance(event, Notice):
                 self.message_list.mount(NoticeMessage(event.text), before=view)
                 self.status.activity = event.text
+            elif isinstance(event, MessageTooLong):
+                self._offer_truncation(text, event, target, view)
             elif isinstance(event, ReplyRestarted):
                 view.set_status(MessageStatus.INCOMPLETE, event.reason)
                 view = AssistantMessage(label=f"{event.provider} · {event.model} (new reply)",
@@ -146,6 +179,7 @@ class ChatScreen(Screen[None]):
                 view.set_label(f"{event.provider} · {event.model}")
                 view.set_status(event.status, event.error)
                 self.status.activity = "" if event.status is MessageStatus.COMPLETE else event.status.value
+                self.refresh_gauge()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place a reply worker's end is handled: cancelled or crashed, the view says so."""
@@ -159,6 +193,43 @@ class ChatScreen(Screen[None]):
             text = str(error) if isinstance(error, ConfigError) else f"{type(error).__name__}: {error}"
             self._current.set_status(MessageStatus.ERROR, text)
             self.status.activity = "error"
+
+    def _offer_truncation(self, text: str, event: MessageTooLong, target: Target, view: AssistantMessage) -> None:
+        """A message larger than the window: the user chooses to cut it or to cancel, never a silent cut."""
+        view.remove()
+        question = (f"This message is {event.tokens:,} tokens, but {target.model} can take at most "
+                    f"{event.limit:,} tokens of it. Send a shortened copy (its beginning and end), or cancel?")
+
+        def answered(choice: str | None) -> None:
+            if choice == "truncate":
+                self._start_reply(self.service.truncate_to_fit(text, event.limit, target.provider, target.model))
+            else:
+                prompt = self.query_one("#prompt", PromptInput)
+                if not prompt.text:
+                    prompt.insert(text)  # nothing typed is lost
+
+        self.app.push_screen(ChoiceScreen(question, [("truncate", "Truncate and send"), ("cancel", "Cancel")]),
+                             answered)
+
+    def action_compress(self) -> None:
+        if self.conversation_id is None:
+            self.notify("Nothing to compress yet.")
+            return
+        self.status.activity = "summarizing older turns…"
+        self._compress(self.conversation_id)
+
+    @work(exclusive=True, group="compress", name="compress")
+    async def _compress(self, conversation_id: str) -> None:
+        made = await self.service.compress_now(conversation_id)
+        self.status.activity = ""
+        if not made:
+            self.notify("Nothing to summarize: the newest turns are always kept verbatim.")
+        elif self.conversation_id == conversation_id and not self._reply_running:
+            self.load_conversation(conversation_id)
+
+    @property
+    def _reply_running(self) -> bool:
+        return self._reply_worker is not None and self._reply_worker.is_running
 
     def action_stop(self) -> None:
         if self._reply_worker is not None and self._reply_worker.is_running:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Static
+from textual.widgets import Collapsible, Static
 
 from chatapp.domain import MessageStatus
 from chatapp.textsafe import visible
@@ -70,3 +70,11 @@ class AssistantMessage(Vertical):
         self._footer.display = bool(note)
         self.set_class(status is MessageStatus.ERROR, "-error")
         self.set_class(status in (MessageStatus.CANCELLED, MessageStatus.INCOMPLETE), "-partial")
+
+
+class SummaryMarker(Collapsible):
+    """Where older turns are represented by a summary in what the model sees; expand to read it."""
+
+    def __init__(self, text: str, covered: int) -> None:
+        title = f"{covered} earlier message{'s' if covered != 1 else ''} summarized for the model (originals kept)"
+        super().__init__(Static(Text(visible(text))), title=title, collapsed=True, classes="summary-marker")

@@ -11,6 +11,7 @@ class StatusLine(Static):
     provider: reactive[str] = reactive("")
     model: reactive[str] = reactive("")
     tokens: reactive[str] = reactive("")
+    context: reactive[str] = reactive("")
     activity: reactive[str] = reactive("")
 
     def render(self) -> Text:
@@ -21,6 +22,9 @@ class StatusLine(Static):
             text.append(self.model)
         else:
             text.append("no provider", style="bold")
+        if self.context:
+            text.append(" · ")
+            text.append(self.context)
         if self.tokens:
             text.append(" · ")
             text.append(self.tokens)

@@ -1,0 +1,94 @@
+"""Context in the TUI: the window gauge, a message too long for the window, and compress-now."""
+
+import asyncio
+
+import pytest
+from fakeserver import Reply
+
+from chatapp.config import load_settings
+from chatapp.context import SUMMARY_PROMPT
+from chatapp.service import ChatService
+from chatapp.tui.app import ChatApp
+from chatapp.tui.screens.choice import ChoiceScreen
+from chatapp.tui.widgets.message import SummaryMarker
+from chatapp.tui.widgets.prompt import PromptInput
+from chatapp.tui.widgets.status import StatusLine
+
+
+@pytest.fixture
+def service(isolated_env, fake_server):
+    isolated_env.config_dir.mkdir(parents=True)
+    isolated_env.config_file.write_text(f"""
+[providers.small]
+kind = "openai"
+base_url = "{fake_server.openai_base_url}"
+api_key = "k"
+model = "gpt-4"
+context_window = 2000
+""")
+    fake_server.default = Reply(
+        lambda r: "SUMMARY-TEXT of the early turns" if r.prompt.startswith(SUMMARY_PROMPT[:40]) else "answer " * 60
+    )
+    return ChatService.open(load_settings())
+
+
+async def wait_for(condition, pilot, timeout=10.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.05)
+
+
+async def send(pilot, text):
+    prompt = pilot.app.screen.query_one(PromptInput)
+    prompt.focus()
+    prompt.load_text(text)
+    await pilot.press("enter")
+
+
+async def test_gauge_shows_window_usage(service):
+    async with ChatApp(service, service.target_for(None)).run_test() as pilot:
+        status = pilot.app.screen.query_one(StatusLine)
+        await wait_for(lambda: status.context.startswith("ctx"), pilot)
+        assert "/2,000" in status.context
+
+
+async def test_oversized_message_offers_truncate_and_sends_a_fitting_copy(service, fake_server):
+    async with ChatApp(service, service.target_for(None)).run_test() as pilot:
+        await send(pilot, "word " * 5000)
+        await wait_for(lambda: isinstance(pilot.app.screen, ChoiceScreen), pilot)
+        assert fake_server.requests == []
+        await pilot.press("enter")  # the default answer: truncate and send
+        await wait_for(lambda: len(fake_server.requests) >= 1, pilot)
+        sent = fake_server.requests[0].body["messages"][-1]["content"]
+        assert 0 < len(sent) < len("word " * 5000)
+
+
+async def test_oversized_message_cancel_keeps_the_text_in_the_prompt(service, fake_server):
+    async with ChatApp(service, service.target_for(None)).run_test() as pilot:
+        await send(pilot, "word " * 5000)
+        await wait_for(lambda: isinstance(pilot.app.screen, ChoiceScreen), pilot)
+        await pilot.press("escape")
+        await wait_for(lambda: not isinstance(pilot.app.screen, ChoiceScreen), pilot)
+        assert pilot.app.screen.query_one(PromptInput).text.startswith("word word")
+        assert fake_server.requests == []
+
+
+async def test_compress_now_shows_a_summary_marker_and_keeps_originals(service, fake_server):
+    async with ChatApp(service, service.target_for(None)).run_test() as pilot:
+        screen = pilot.app.screen
+        for n in range(6):
+            await send(pilot, f"question {n}")
+            await wait_for(lambda: screen._reply_worker is not None and screen._reply_worker.is_finished, pilot)
+        await pilot.press("ctrl+l")
+        await wait_for(lambda: bool(screen.query(SummaryMarker)), pilot)
+        marker = screen.query_one(SummaryMarker)
+        assert "summarized" in str(marker.title)
+        status = screen.query_one(StatusLine)
+        await wait_for(lambda: "1 summary" in status.context, pilot)
+        conversation_id = screen.conversation_id
+    from chatapp.store.conversations import Store
+
+    store = Store.open(load_settings().paths.database)
+    assert len(store.messages(conversation_id)) == 12
