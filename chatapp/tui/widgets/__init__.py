@@ -1,0 +1,1 @@
+"""Widgets of the chat screen; each has its styles in a .tcss file next to it."""

@@ -1,0 +1,529 @@
+"""A Markdown message that renders a streaming reply incrementally, at a flat cost per token.
+
+Why this is hand-written rather than Textual's ``Markdown`` widget: that widget (even fed through
+``MarkdownStream`` with coalesced writes) re-parses and re-lays-out a document that keeps growing, so
+each write costs more than the last; DESIGN.md measured ~12 s for one 10,000-token reply. Here:
+
+* The text is cut into top-level blocks as it arrives (`BlockSplitter`). A finished block is rendered
+  once, as a Rich renderable inside its own `MarkdownBlock` (a ``Static``, whose lines Textual caches),
+  and is never touched again. Only the live tail block is re-rendered.
+* Deltas are coalesced: `StreamingMarkdown.append` only buffers; the buffer is parsed and the tail
+  re-rendered at most `StreamingMarkdown.FRAME_INTERVAL` apart (30 fps), however fast deltas come.
+* The tail stays small. A block ends at a blank line outside a fenced code block, and a heading line
+  is a block by itself. A fenced code block that starts a block is cut every `CODE_CHUNK_LINES` lines
+  into finished chunks, each a ``Syntax`` in the fence's language, drawn with no gap between them (the
+  trade-off: the lexer restarts at a chunk boundary, so a construct open across one, such as a long
+  docstring, may be coloured differently after it). A tight list longer than `LIST_CHUNK_LINES` lines
+  is cut before a top-level item (an ordered list continues its numbering: Rich honours ``start``).
+  Not bounded: very long tables and paragraphs, and fences nested in list items (rare in replies).
+
+Safety: every complete line goes through `chatapp.textsafe.visible` after line endings are normalised
+on the accumulated text (a CRLF split across two deltas stays one newline), and again after the
+Markdown parser has decoded entities (``&#x202e;``). Text only ever reaches Rich as a ``Markdown`` or
+``Syntax`` renderable, never as console markup, so ``[/]`` and ``[@click=app.quit]`` show literally.
+Links become terminal hyperlinks (OSC 8), never Textual ``@click`` actions.
+
+Layout: the widget uses Textual's ``stream`` layout (see the .tcss), which keeps the placements of the
+blocks above the tail, so a frame does not lay out every finished block again. Styles live in
+``markdown_stream.tcss`` next to this module (`CSS_FILE`); add it to the app's ``CSS_PATH``.
+
+Scrolling: put these widgets in a ``VerticalScroll`` and call its ``anchor()`` once; Textual then keeps
+it at the bottom while the reply grows and lets go when the user scrolls up (and re-anchors at the
+bottom). Give that container ``scrollbar-gutter: stable``: a scrollbar that appears narrows every
+block, and each block renders again at the new width.
+
+`StreamingMarkdown.text` is the raw text as received (escape sequences included), for copy and export.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from time import monotonic
+from typing import ClassVar, Literal
+
+from markdown_it.token import Token
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.markdown import Markdown
+from rich.measure import Measurement
+from rich.padding import Padding
+from rich.segment import Segment
+from rich.syntax import Syntax
+from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
+from textual.theme import Theme
+from textual.timer import Timer
+from textual.widget import AwaitMount, Widget
+from textual.widgets import Static
+
+from chatapp.textsafe import storable, visible
+
+CSS_FILE = Path(__file__).with_suffix(".tcss")
+"""The stylesheet for these widgets, for the app's ``CSS_PATH``."""
+
+CODE_CHUNK_LINES = 16
+"""A growing fenced code block is finished in chunks of this many lines."""
+LIST_CHUNK_LINES = 32
+"""A tight list at least this long is cut before its next top-level item."""
+DARK_CODE_THEME = "monokai"
+LIGHT_CODE_THEME = "friendly"
+
+_FENCE_OPEN = re.compile(r"^(?P<indent>[ ]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+_HEADING = re.compile(r"^[ ]{0,3}#{1,6}(?:[ \t]|$)")
+_LIST_ITEM = re.compile(r"^(?:(?P<bullet>[-*+])|\d{1,9}(?P<delim>[.)]))(?:[ \t]|$)")
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One top-level block of sanitized Markdown source, or one chunk of a fenced code block."""
+
+    kind: Literal["markdown", "code"]
+    text: str
+    language: str = ""
+    gap: bool = True
+    """A blank line separates this block from the one before."""
+    first: bool = True
+    """For code: the first chunk of its fence (padded above)."""
+    last: bool = True
+    """For code: the last chunk of its fence (padded below, trailing blank lines dropped)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Fence:
+    char: str
+    length: int
+    indent: int
+
+    @classmethod
+    def opening(cls, line: str) -> tuple[_Fence, str] | None:
+        """The fence a line opens and its info string, if it opens one."""
+        match = _FENCE_OPEN.match(line)
+        if match is None:
+            return None
+        fence, info = match["fence"], match["info"]
+        if fence[0] == "`" and "`" in info:
+            return None  # inline code such as ```x```, not a fence
+        return cls(fence[0], len(fence), len(match["indent"])), info.strip()
+
+    def closes(self, line: str) -> bool:
+        stripped = line.strip(" ")
+        indent = len(line) - len(line.lstrip(" "))
+        return indent <= self.indent + 3 and len(stripped) >= self.length and stripped == self.char * len(stripped)
+
+
+class BlockSplitter:
+    """Cut Markdown arriving in arbitrary pieces into finished top-level blocks and a live tail.
+
+    The work is done line by line on complete lines, so the blocks depend only on the text, never
+    on how it was split into deltas.
+    """
+
+    def __init__(self, code_chunk_lines: int = CODE_CHUNK_LINES, list_chunk_lines: int = LIST_CHUNK_LINES) -> None:
+        self.code_chunk_lines = code_chunk_lines
+        self.list_chunk_lines = list_chunk_lines
+        self._partial = ""  # raw text after the last line break
+        self._lines: list[str] = []  # the current Markdown block
+        self._blank = False  # a blank line followed the current block's content
+        self._fence: _Fence | None = None  # an open fence (inside `_lines`, or a code block)
+        self._code: list[str] | None = None  # lines of an open code block not yet finished
+        self._language = ""
+        self._code_chunks = 0
+        self._emitted = 0
+        self._continued = False  # the next block continues the last one (no gap)
+        self._out: list[Block] = []
+
+    def feed(self, text: str) -> list[Block]:
+        """Add text; return the blocks it finished."""
+        data = self._partial + text
+        hold_cr = data.endswith("\r")  # a "\n" may follow in the next piece
+        if hold_cr:
+            data = data[:-1]
+        if "\r" in data:
+            data = data.replace("\r\n", "\n").replace("\r", "\n")
+        *lines, partial = data.split("\n")
+        self._partial = partial + "\r" if hold_cr else partial
+        for line in lines:
+            self._line(_clean(line))
+        if self._blank and partial[:1] not in ("", " ", "\t") and self._fence is None:
+            # The next line is not indented, so the block before the blank line is finished: end it
+            # now rather than re-render it with the new line's text until that line is complete.
+            self._emit_markdown()
+        return self._take()
+
+    def finish(self) -> list[Block]:
+        """End of text: return the remaining blocks."""
+        partial, self._partial = self._partial.rstrip("\r"), ""
+        if partial:
+            self._line(_clean(partial))
+        if self._code is not None:
+            self._emit_code(last=True)
+        else:
+            self._emit_markdown()
+        return self._take()
+
+    def tail(self) -> Block | None:
+        """The unfinished block, including the incomplete last line, as it stands."""
+        partial = _clean(self._partial.rstrip("\r"))
+        gap = self._emitted > 0 and not self._continued
+        if self._code is not None:
+            lines = [*self._code, partial] if partial else self._code
+            first = self._code_chunks == 0
+            return Block("code", "\n".join(lines), self._language, gap, first, last=True)
+        lines = self._lines
+        if partial:
+            lines = [*lines, "", partial] if self._blank else [*lines, partial]
+        return Block("markdown", "\n".join(lines), gap=gap) if lines else None
+
+    def _take(self) -> list[Block]:
+        out, self._out = self._out, []
+        return out
+
+    def _line(self, line: str) -> None:
+        if self._code is not None:
+            assert self._fence is not None
+            if self._fence.closes(line):
+                self._emit_code(last=True)
+            else:
+                self._code.append(line)
+                if len(self._code) > self.code_chunk_lines:
+                    # (One line is kept back so that the last chunk is never empty.)
+                    self._emit_code(last=False)
+            return
+        if self._fence is not None:  # a fence inside a Markdown block, e.g. in a list item
+            self._lines.append(line)
+            if self._fence.closes(line):
+                self._fence = None
+            return
+        if not line.strip():
+            self._blank = bool(self._lines)
+            return
+        indented = line[0] in " \t"
+        if self._blank:
+            self._blank = False
+            if indented:  # a list item's continuation, or an indented code block
+                self._lines.append("")
+            else:
+                self._emit_markdown()
+        opened = _Fence.opening(line)
+        if opened is not None and (not self._lines or not indented) and opened[0].indent <= 3:
+            self._emit_markdown()
+            self._fence, self._language = opened
+            self._code, self._code_chunks = [], 0
+            return
+        if opened is not None:
+            self._fence = opened[0]
+        elif _HEADING.match(line) and (not self._lines or not indented):
+            self._emit_markdown()
+            self._lines.append(line)
+            self._emit_markdown()
+            return
+        elif len(self._lines) >= self.list_chunk_lines and _same_list(self._lines[0], line):
+            self._emit_markdown()
+            self._continued = True
+        self._lines.append(line)
+
+    def _emit_markdown(self) -> None:
+        if self._lines:
+            self._out.append(Block("markdown", "\n".join(self._lines), gap=self._gap()))
+            self._lines = []
+        self._blank = False
+        self._fence = None
+
+    def _emit_code(self, *, last: bool) -> None:
+        assert self._code is not None
+        first = self._code_chunks == 0
+        lines = self._code if last else self._code[: self.code_chunk_lines]
+        self._out.append(Block("code", "\n".join(lines), self._language, self._gap(), first, last))
+        self._code_chunks += 1
+        if last:
+            self._code, self._fence = None, None
+        else:
+            self._code = self._code[self.code_chunk_lines :]
+            self._continued = True
+
+    def _gap(self) -> bool:
+        gap = self._emitted > 0 and not self._continued
+        self._emitted += 1
+        self._continued = False
+        return gap
+
+
+def _clean(line: str) -> str:
+    return visible(storable(line))
+
+
+def _same_list(first: str, line: str) -> bool:
+    a, b = _LIST_ITEM.match(first), _LIST_ITEM.match(line)
+    return a is not None and b is not None and (a["bullet"], a["delim"]) == (b["bullet"], b["delim"])
+
+
+class _SafeMarkdown(Markdown):
+    """Rich ``Markdown`` with control characters made visible after entity decoding too."""
+
+    def __init__(self, markup: str, code_theme: str) -> None:
+        super().__init__(markup, code_theme=code_theme)
+        _sanitize_tokens(self.parsed)
+
+
+def _sanitize_tokens(tokens: Iterable[Token]) -> None:
+    for token in tokens:
+        token.content = visible(token.content)
+        token.info = visible(token.info)
+        for key, value in token.attrs.items():
+            if isinstance(value, str):
+                token.attrs[key] = visible(value)
+        if token.children:
+            _sanitize_tokens(token.children)
+
+
+def render_block(block: Block, code_theme: str) -> RenderableType:
+    """The Rich renderable for one block."""
+    renderable: RenderableType
+    if block.kind == "code":
+        code = block.text.rstrip() if block.last else block.text
+        padding = (1 if block.first else 0, 1, 1 if block.last else 0, 1)
+        language = block.language.partition(" ")[0] or "text"
+        renderable = Syntax(code, language, theme=code_theme, word_wrap=True, padding=padding)
+    else:
+        renderable = _Trimmed(_SafeMarkdown(block.text, code_theme))
+    return Padding(renderable, (1, 0, 0, 0)) if block.gap else renderable
+
+
+class _Trimmed:
+    """A renderable without its leading and trailing blank lines.
+
+    Rich's ``Markdown`` starts a list or a table with a blank line (in a whole document it separates
+    them from what came before) and draws a table with blank top and bottom edges; the spacing between
+    blocks is `Block.gap`. Lines with a background colour (code block padding) are kept.
+    """
+
+    def __init__(self, renderable: RenderableType) -> None:
+        self.renderable = renderable
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        lines = console.render_lines(self.renderable, options)
+        start, end = 0, len(lines)
+        while start < end and _blank(lines[start]):
+            start += 1
+        while end > start and _blank(lines[end - 1]):
+            end -= 1
+        new_line = Segment.line()
+        for line in lines[start:end]:
+            yield from line
+            yield new_line
+
+
+def _blank(line: list[Segment]) -> bool:
+    return all(not text.strip() and (style is None or style.bgcolor is None) for text, style, _ in line)
+
+
+class _RenderOnce:
+    """A renderable's segments, memoised per width.
+
+    Textual renders a ``Static``'s Rich renderable once to measure its height and again to paint it;
+    with this a block costs one render (a finished block: once per width, ever).
+    """
+
+    def __init__(self, renderable: RenderableType) -> None:
+        self.renderable = renderable
+        self._width = -1
+        self._segments: list[Segment] = []
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if options.max_width != self._width:
+            # Blocks have a natural height: ignore the height Textual may pass (Padding would pad to it).
+            self._segments = list(console.render(self.renderable, options.update(height=None)))
+            self._width = options.max_width
+        return self._segments
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, self.renderable)
+
+
+class MarkdownBlock(Static):
+    """Finished blocks (or the live tail) of a `StreamingMarkdown`, rendered as Rich renderables."""
+
+    def __init__(self, blocks: Sequence[Block], code_theme: str, *, classes: str | None = None) -> None:
+        self.blocks = tuple(blocks)
+        self.code_theme = code_theme
+        self.builds = 1
+        """How many times the renderable was built (tests check finished blocks stay at 1)."""
+        super().__init__(self._renderable(), markup=False, classes=classes)
+
+    def _renderable(self) -> RenderableType:
+        if len(self.blocks) == 1:
+            return _RenderOnce(render_block(self.blocks[0], self.code_theme))
+        return _RenderOnce(Group(*(render_block(block, self.code_theme) for block in self.blocks)))
+
+    def show(self, blocks: Sequence[Block], code_theme: str | None = None) -> None:
+        """Replace the blocks (or the code theme) and re-render."""
+        self.blocks = tuple(blocks)
+        self.code_theme = code_theme or self.code_theme
+        self.builds += 1
+        self.update(self._renderable())
+
+
+class StreamingMarkdown(Widget):
+    """One Markdown message: built from complete text, or streamed with `append` and `finish`.
+
+    Args:
+        markdown: The text (a history message), or what a stream holds so far.
+        streaming: More text will come through `append`, until `finish`. If false the text is
+            complete and is rendered once, as one static child, with no live tail.
+        code_theme: Pygments theme for code; by default one that suits the app theme's dark/light.
+    """
+
+    FRAME_INTERVAL: ClassVar[float] = 1 / 30
+    """Minimum seconds between two renders of the live tail."""
+
+    def __init__(
+        self,
+        markdown: str = "",
+        *,
+        streaming: bool = False,
+        code_theme: str | None = None,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._raw: list[str] = [markdown] if markdown else []
+        self._pending: list[str] = list(self._raw)
+        self._finishing = not streaming
+        self._fixed_theme = code_theme
+        self._splitter = BlockSplitter()
+        self._tail: MarkdownBlock | None = None
+        self._tail_block: Block | None = None
+        self._timer: Timer | None = None
+        self._flush_queued = False
+        self._last_flush = 0.0
+        self._ready = False  # on_mount ran: timers may be set
+        self._rendered = asyncio.Event()
+
+    @property
+    def text(self) -> str:
+        """The raw Markdown received so far (as the model sent it, for copy and export)."""
+        if len(self._raw) > 1:
+            self._raw[:] = ["".join(self._raw)]
+        return self._raw[0] if self._raw else ""
+
+    @property
+    def finished(self) -> bool:
+        """`finish` was called (or the widget was built from complete text)."""
+        return self._finishing
+
+    @property
+    def code_theme(self) -> str:
+        """The Pygments theme used for code blocks."""
+        if self._fixed_theme is not None:
+            return self._fixed_theme
+        try:
+            dark = self.app.current_theme.dark
+        except Exception:  # no running app yet
+            dark = True
+        return DARK_CODE_THEME if dark else LIGHT_CODE_THEME
+
+    def append(self, text: str) -> None:
+        """Add a streamed delta. Cheap: rendering happens at most once per frame."""
+        if self._finishing:
+            raise RuntimeError("append() after finish()")
+        if text:
+            self._raw.append(text)
+            self._pending.append(text)
+            self._schedule()
+
+    def finish(self) -> None:
+        """The stream ended: render what is left as finished blocks."""
+        if not self._finishing:
+            self._finishing = True
+            self._schedule(now=True)
+
+    async def wait_finished(self) -> None:
+        """Wait until `finish` has been processed and the last blocks are mounted and painted."""
+        await self._rendered.wait()
+
+    def compose(self) -> ComposeResult:
+        theme = self.code_theme
+        blocks = self._splitter.feed("".join(self._pending))
+        self._pending.clear()
+        if self._finishing:
+            blocks += self._splitter.finish()
+            if blocks:
+                yield MarkdownBlock(blocks, theme)
+            return
+        for block in blocks:
+            yield MarkdownBlock([block], theme)
+        self._tail = MarkdownBlock([], theme, classes="-tail")
+        self._show_tail(self._splitter.tail())
+        yield self._tail
+
+    def on_mount(self) -> None:
+        self._ready = True
+        if self._fixed_theme is None:
+            self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+        if self._pending or (self._finishing and self._tail is not None):
+            self._schedule(now=True)
+        elif self._finishing:
+            self.call_after_refresh(self._rendered.set)
+
+    def _theme_changed(self, theme: Theme) -> None:
+        code_theme = self.code_theme
+        for block in self.query(MarkdownBlock):
+            if block.code_theme != code_theme and block.blocks:
+                block.show(block.blocks, code_theme)
+
+    def _schedule(self, *, now: bool = False) -> None:
+        if not self._ready or self._tail is None or self._flush_queued:
+            return  # compose or on_mount picks the text up; or a flush is coming anyway
+        wait = self._last_flush + self.FRAME_INTERVAL - monotonic()
+        if now or wait <= 0:
+            if self._timer is not None:
+                self._timer.stop()
+                self._timer = None
+            self._flush_queued = True
+            self.call_later(self._flush)
+        elif self._timer is None:
+            self._timer = self.set_timer(max(wait, 0.001), self._flush, name="markdown-frame")
+
+    def _flush(self) -> None:
+        """Parse the buffered deltas, mount newly finished blocks, re-render the tail."""
+        self._timer = None  # (a pending timer was stopped when a flush was queued instead)
+        self._flush_queued = False
+        self._last_flush = monotonic()
+        tail = self._tail
+        if tail is None:
+            return
+        blocks = self._splitter.feed("".join(self._pending))
+        self._pending.clear()
+        finishing = self._finishing
+        if finishing:
+            blocks += self._splitter.finish()
+        theme = self.code_theme
+        mounted = None
+        if blocks:
+            mounted = self.mount_all([MarkdownBlock([block], theme) for block in blocks], before=tail)
+        if finishing:
+            self._tail = None
+            self.call_later(self._settle, mounted, tail.remove())
+        else:
+            self._show_tail(self._splitter.tail())
+
+    def _show_tail(self, block: Block | None) -> None:
+        assert self._tail is not None
+        if block == self._tail_block:
+            return
+        self._tail_block = block
+        if block is None:
+            self._tail.display = False
+            return
+        self._tail.show([block], self.code_theme)
+        self._tail.display = True
+
+    async def _settle(self, mounted: AwaitMount | None, removed: AwaitComplete) -> None:
+        if mounted is not None:
+            await mounted
+        await removed
+        self.call_after_refresh(self._rendered.set)
