@@ -67,6 +67,7 @@ CSS_FILE = Path(__file__).with_suffix(".tcss")
 CODE_CHUNK_LINES = 16
 """A growing fenced code block is finished in chunks of this many lines."""
 LIST_CHUNK_LINES = 32
+SEAL_EVERY = 16  # finished blocks merged into one widget at a time (see MarkdownBlock.sealed)
 """A tight list at least this long is cut before its next top-level item."""
 DARK_CODE_THEME = "monokai"
 LIGHT_CODE_THEME = "friendly"
@@ -346,12 +347,25 @@ class _RenderOnce:
 class MarkdownBlock(Static):
     """Finished blocks (or the live tail) of a `StreamingMarkdown`, rendered as Rich renderables."""
 
-    def __init__(self, blocks: Sequence[Block], code_theme: str, *, classes: str | None = None) -> None:
+    def __init__(self, blocks: Sequence[Block], code_theme: str, *, classes: str | None = None,
+                 renderable: _RenderOnce | None = None) -> None:
         self.blocks = tuple(blocks)
         self.code_theme = code_theme
         self.builds = 1
         """How many times the renderable was built (tests check finished blocks stay at 1)."""
-        super().__init__(self._renderable(), markup=False, classes=classes)
+        self.once = renderable or self._renderable()
+        super().__init__(self.once, markup=False, classes=classes)
+
+    @classmethod
+    def sealed(cls, parts: Sequence[MarkdownBlock]) -> MarkdownBlock:
+        """One widget for several finished blocks, reusing what each has rendered already.
+
+        Textual re-arranges every child widget on each layout refresh, so a reply of hundreds of
+        blocks would cost more per frame as it grows; sealing keeps the widget count bounded.
+        """
+        once = _RenderOnce(Group(*(part.once for part in parts)))
+        blocks = [block for part in parts for block in part.blocks]
+        return cls(blocks, parts[0].code_theme, renderable=once)
 
     def _renderable(self) -> RenderableType:
         if len(self.blocks) == 1:
@@ -376,7 +390,7 @@ class StreamingMarkdown(Widget):
         code_theme: Pygments theme for code; by default one that suits the app theme's dark/light.
     """
 
-    FRAME_INTERVAL: ClassVar[float] = 1 / 30
+    FRAME_INTERVAL: ClassVar[float] = 1 / 20
     """Minimum seconds between two renders of the live tail."""
 
     def __init__(
@@ -402,6 +416,7 @@ class StreamingMarkdown(Widget):
         self._last_flush = 0.0
         self._ready = False  # on_mount ran: timers may be set
         self._rendered = asyncio.Event()
+        self._unsealed: list[MarkdownBlock] = []  # finished single-block widgets not yet sealed
 
     @property
     def text(self) -> str:
@@ -504,12 +519,23 @@ class StreamingMarkdown(Widget):
         theme = self.code_theme
         mounted = None
         if blocks:
-            mounted = self.mount_all([MarkdownBlock([block], theme) for block in blocks], before=tail)
+            fresh = [MarkdownBlock([block], theme) for block in blocks]
+            mounted = self.mount_all(fresh, before=tail)
+            self._unsealed.extend(fresh)
+            self._seal()
         if finishing:
             self._tail = None
             self.call_later(self._settle, mounted, tail.remove())
         else:
             self._show_tail(self._splitter.tail())
+
+    def _seal(self) -> None:
+        """Merge the oldest finished blocks into one widget once enough have piled up."""
+        while len(self._unsealed) >= 2 * SEAL_EVERY:
+            group, self._unsealed = self._unsealed[:SEAL_EVERY], self._unsealed[SEAL_EVERY:]
+            self.mount(MarkdownBlock.sealed(group), before=group[0])
+            for part in group:
+                part.remove()
 
     def _show_tail(self, block: Block | None) -> None:
         assert self._tail is not None
