@@ -91,6 +91,10 @@ class ProviderSpec:
         env_name = self.api_key_env or DEFAULT_KEY_ENV.get(self.kind)
         return environ.get(env_name) if env_name else None
 
+    def with_model(self, model: str) -> ProviderSpec:
+        """The same provider asked for another model (a `--model` override or a switch)."""
+        return self if model == self.model else replace(self, model=model)
+
     @property
     def needs_key(self) -> bool:
         """Local OpenAI-compatible servers (Ollama, llama.cpp) usually take no key."""

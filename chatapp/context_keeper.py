@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from chatapp.config import ProviderSpec, Settings
 from chatapp.context import (
@@ -194,7 +194,3 @@ class ContextKeeper:
             task.cancel()
         with contextlib.suppress(Exception):
             await asyncio.gather(*self._compressions.values(), return_exceptions=True)
-
-
-def with_model(spec: ProviderSpec, model: str) -> ProviderSpec:
-    return spec if spec.model == model else replace(spec, model=model)

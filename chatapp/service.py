@@ -10,10 +10,10 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from chatapp.config import Settings
-from chatapp.context import MessageTooLarge
-from chatapp.context_keeper import ContextKeeper, Gauge, with_model
 from chatapp.domain import (
     Conversation,
     ErrorKind,
@@ -27,17 +27,17 @@ from chatapp.domain import (
     TurnFinished,
     TurnStarted,
 )
-from chatapp.engine import EngineStats, RequestEngine, StatsSnapshot
 from chatapp.providers.registry import Availability, ProviderPool
-from chatapp.store.context_records import SummaryRow
 from chatapp.store.conversations import Store
-from chatapp.templates import ArmStats, Assignment, RenderedPrompt, TemplateLibrary
-from chatapp.titles import TitleMaker
-from chatapp.turn import Turn
+
+if TYPE_CHECKING:
+    from chatapp.context_keeper import ContextKeeper, Gauge
+    from chatapp.engine import EngineStats, RequestEngine, StatsSnapshot
+    from chatapp.store.context_records import SummaryRow
+    from chatapp.templates import ArmStats, Assignment, RenderedPrompt, TemplateLibrary
+    from chatapp.titles import TitleMaker
 
 _STATS_KEY = "engine_stats"
-
-
 
 
 class ChatService:
@@ -45,9 +45,6 @@ class ChatService:
         self.settings = settings
         self.store = store
         self.pool = pool or ProviderPool(settings)
-        self.engine = RequestEngine(settings, self.pool.get)
-        self.context = ContextKeeper(settings, store, self.engine)
-        self.titles = TitleMaker(settings, store, self.engine)
         self._secrets = self._collect_secrets()
         self._closed = False
         self._templates: TemplateLibrary | None = None
@@ -57,20 +54,47 @@ class ChatService:
     def open(cls, settings: Settings) -> ChatService:
         return cls(settings, Store.open(settings.paths.database))
 
+    # The engine, the context keeper and the title maker load on first use (a turn, a gauge): ~70 ms of
+    # imports that would otherwise sit in front of the TUI's first paint.
+
+    @cached_property
+    def engine(self) -> RequestEngine:
+        from chatapp.engine import RequestEngine
+
+        return RequestEngine(self.settings, self.pool.get)
+
+    @cached_property
+    def context(self) -> ContextKeeper:
+        from chatapp.context_keeper import ContextKeeper
+
+        return ContextKeeper(self.settings, self.store, self.engine)
+
+    @cached_property
+    def titles(self) -> TitleMaker:
+        from chatapp.titles import TitleMaker
+
+        return TitleMaker(self.settings, self.store, self.engine)
+
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
-        await self.context.aclose()
-        await self.titles.aclose()
-        await self.engine.aclose()
-        self._save_stats()
+        loaded = self.__dict__
+        if "context" in loaded:
+            await self.context.aclose()
+        if "titles" in loaded:
+            await self.titles.aclose()
+        if "engine" in loaded:
+            await self.engine.aclose()
+            self._save_stats()
         await self.pool.aclose()
         self.store.close()
 
     # --- stats -------------------------------------------------------------------------------
 
     def _persisted_stats(self) -> EngineStats:
+        from chatapp.engine import EngineStats
+
         raw = self.store.get_value(_STATS_KEY)
         try:
             return EngineStats.from_dict(json.loads(raw)) if raw else EngineStats()
@@ -78,6 +102,8 @@ class ChatService:
             return EngineStats()
 
     def stats(self, *, include_history: bool = True) -> StatsSnapshot:
+        from chatapp.engine import StatsSnapshot
+
         """Per-provider figures: this run's live state, plus earlier runs' counts when asked."""
         if not include_history:
             return self.engine.stats.snapshot()
@@ -94,7 +120,7 @@ class ChatService:
         )
 
     def _save_stats(self) -> None:
-        if not self.engine.stats.snapshot().providers:
+        if not self.engine.stats.snapshot().providers:  # nothing ran
             return
         combined = self._persisted_stats()
         combined.merge(self.engine.stats)
@@ -126,21 +152,21 @@ class ChatService:
     def gauge(self, conversation_id: str | None, provider: str | None = None, model: str | None = None) -> Gauge:
         """Window usage for the next turn to this conversation (exact or approximate)."""
         target = self.target_for(conversation_id, provider, model)
-        spec = with_model(self.settings.provider(target.provider), target.model)
+        spec = self.settings.provider(target.provider).with_model(target.model)
         return self.context.gauge(conversation_id, spec, self.system_prompt(conversation_id) if conversation_id
                                   else None)
 
     async def compress_now(self, conversation_id: str) -> bool:
         """Summarize all but the newest turns now; True when a summary was made."""
         target = self.target_for(conversation_id)
-        spec = with_model(self.settings.provider(target.provider), target.model)
+        spec = self.settings.provider(target.provider).with_model(target.model)
         return await self.context.compress(conversation_id, spec, self.system_prompt(conversation_id),
                                            force=True) is not None
 
     def truncate_to_fit(self, text: str, limit: int, provider: str | None = None, model: str | None = None) -> str:
         """`text` cut to `limit` tokens (head and tail kept) for the user's choice to truncate."""
         target = self.target_for(None, provider, model)
-        return self.context.truncate(text, with_model(self.settings.provider(target.provider), target.model), limit)
+        return self.context.truncate(text, self.settings.provider(target.provider).with_model(target.model), limit)
 
     def summaries(self, conversation_id: str) -> list[SummaryRow]:
         return self.context.records.summaries(conversation_id)
@@ -180,6 +206,8 @@ class ChatService:
     def templates(self) -> TemplateLibrary:
         """The prompt template library (built-ins + the user's folder), read on first use."""
         if self._templates is None:
+            from chatapp.templates import TemplateLibrary
+
             self._templates = TemplateLibrary.from_paths(self.settings.paths)
         return self._templates
 
@@ -194,6 +222,8 @@ class ChatService:
         self.store.update_meta(conversation_id, template=prompt.to_dict(), template_assignment=assignment.to_dict())
 
     def template_results(self, name: str) -> list[ArmStats]:
+        from chatapp.templates import ArmStats
+
         return [ArmStats(*row) for row in self.store.template_results(name)]
 
     # --- a turn ------------------------------------------------------------------------------
@@ -212,8 +242,11 @@ class ChatService:
         else:
             self.store.set_provider(conversation_id, target.provider, target.model)
         user = self.store.add_message(conversation_id, Role.USER, text)
-        spec = with_model(self.settings.provider(target.provider), target.model)
+        spec = self.settings.provider(target.provider).with_model(target.model)
         system = self.system_prompt(conversation_id)
+        from chatapp.context import MessageTooLarge
+        from chatapp.turn import Turn
+
         try:
             built = await asyncio.to_thread(self.context.build, conversation_id, spec, system)
         except MessageTooLarge as exc:

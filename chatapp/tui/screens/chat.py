@@ -85,7 +85,7 @@ class ChatScreen(Screen[None]):
         self.status.provider = target.provider if target else ""
         self.status.model = target.model if target else ""
         if self.is_mounted:
-            self.refresh_gauge()
+            self.call_after_refresh(self.refresh_gauge)
 
     @work(thread=True, exclusive=True, group="gauge", name="gauge", exit_on_error=False)
     def refresh_gauge(self) -> None:
@@ -103,7 +103,7 @@ class ChatScreen(Screen[None]):
         self.message_list.remove_children()
         self.status.tokens = ""
         if conversation_id is None:
-            self.refresh_gauge()
+            self.call_after_refresh(self.refresh_gauge)  # after the first paint: counting loads tiktoken
             if self.target is None:
                 config = self.service.settings.paths.config_file
                 self.message_list.mount(NoticeMessage(WELCOME.format(config=config)))

@@ -43,15 +43,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from time import monotonic
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-from markdown_it.token import Token
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
-from rich.markdown import Markdown
 from rich.measure import Measurement
 from rich.padding import Padding
 from rich.segment import Segment
-from rich.syntax import Syntax
 from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.theme import Theme
@@ -60,6 +57,9 @@ from textual.widget import AwaitMount, Widget
 from textual.widgets import Static
 
 from chatapp.textsafe import storable, visible
+
+if TYPE_CHECKING:
+    from markdown_it.token import Token
 
 CSS_FILE = Path(__file__).with_suffix(".tcss")
 """The stylesheet for these widgets, for the app's ``CSS_PATH``."""
@@ -261,12 +261,16 @@ def _same_list(first: str, line: str) -> bool:
     return a is not None and b is not None and (a["bullet"], a["delim"]) == (b["bullet"], b["delim"])
 
 
-class _SafeMarkdown(Markdown):
-    """Rich ``Markdown`` with control characters made visible after entity decoding too."""
+def _safe_markdown(markup: str, code_theme: str) -> RenderableType:
+    """Rich ``Markdown`` with control characters made visible after entity decoding too.
 
-    def __init__(self, markup: str, code_theme: str) -> None:
-        super().__init__(markup, code_theme=code_theme)
-        _sanitize_tokens(self.parsed)
+    Imported here, not at module level: the Markdown parser (~35 ms) is not needed for the first paint.
+    """
+    from rich.markdown import Markdown
+
+    markdown = Markdown(markup, code_theme=code_theme)
+    _sanitize_tokens(markdown.parsed)
+    return markdown
 
 
 def _sanitize_tokens(tokens: Iterable[Token]) -> None:
@@ -287,9 +291,11 @@ def render_block(block: Block, code_theme: str) -> RenderableType:
         code = block.text.rstrip() if block.last else block.text
         padding = (1 if block.first else 0, 1, 1 if block.last else 0, 1)
         language = block.language.partition(" ")[0] or "text"
+        from rich.syntax import Syntax
+
         renderable = Syntax(code, language, theme=code_theme, word_wrap=True, padding=padding)
     else:
-        renderable = _Trimmed(_SafeMarkdown(block.text, code_theme))
+        renderable = _Trimmed(_safe_markdown(block.text, code_theme))
     return Padding(renderable, (1, 0, 0, 0)) if block.gap else renderable
 
 
