@@ -85,18 +85,32 @@ class ContextKeeper:
 
     def build(self, conversation_id: str, spec: ProviderSpec, system: str | None) -> BuiltContext:
         """The request for the conversation as stored. Raises MessageTooLarge for an oversized last turn."""
-        history = sendable_history(self._store.messages(conversation_id))
-        built = self.builder.build(spec, history, system=system, summaries=self._summaries(conversation_id),
-                                   counts=self._counts(conversation_id))
+        built = self._compute(spec, system, *self._inputs(conversation_id))
         self._save_counts(built.new_counts)
         return built
 
-    def gauge(self, conversation_id: str | None, spec: ProviderSpec, system: str | None) -> Gauge:
+    async def build_async(self, conversation_id: str, spec: ProviderSpec, system: str | None) -> BuiltContext:
+        """`build` with the counting in a worker thread. SQLite is read and written on the event loop only,
+        so closing the store can never race a thread that is still using it."""
+        inputs = self._inputs(conversation_id)
+        built = await asyncio.to_thread(self._compute, spec, system, *inputs)
+        self._save_counts(built.new_counts)
+        return built
+
+    def _inputs(self, conversation_id: str) -> tuple[list[Message], list[Summary], dict[str, TokenCount]]:
+        history = sendable_history(self._store.messages(conversation_id))
+        return history, self._summaries(conversation_id), self._counts(conversation_id)
+
+    def _compute(self, spec: ProviderSpec, system: str | None, history: list[Message], summaries: list[Summary],
+                 counts: dict[str, TokenCount]) -> BuiltContext:
+        return self.builder.build(spec, history, system=system, summaries=summaries, counts=counts)
+
+    async def gauge(self, conversation_id: str | None, spec: ProviderSpec, system: str | None) -> Gauge:
         budget = plan_budget(spec, self.counter.counting(spec.model, spec.kind).exact)
         if conversation_id is None:
             return Gauge(0, budget.window, self.counter.is_exact(spec.model, self.counter.basis_for(spec.model)), 0)
         try:
-            built = self.build(conversation_id, spec, system)
+            built = await self.build_async(conversation_id, spec, system)
         except (ValueError, LookupError, ArithmeticError):
             return Gauge(0, budget.window, False, 0)
         except Exception:  # MessageTooLarge and friends: the gauge is informative, never fatal

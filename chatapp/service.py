@@ -6,7 +6,6 @@ it streams (flushed at least every FLUSH_SECONDS) and ends with a final status, 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
@@ -149,11 +148,12 @@ class ChatService:
         """Start loading token encodings in the background (never blocks)."""
         self.context.warm()
 
-    def gauge(self, conversation_id: str | None, provider: str | None = None, model: str | None = None) -> Gauge:
+    async def gauge(self, conversation_id: str | None, provider: str | None = None,
+                    model: str | None = None) -> Gauge:
         """Window usage for the next turn to this conversation (exact or approximate)."""
         target = self.target_for(conversation_id, provider, model)
         spec = self.settings.provider(target.provider).with_model(target.model)
-        return self.context.gauge(conversation_id, spec, self.system_prompt(conversation_id) if conversation_id
+        return await self.context.gauge(conversation_id, spec, self.system_prompt(conversation_id) if conversation_id
                                   else None)
 
     async def compress_now(self, conversation_id: str) -> bool:
@@ -248,7 +248,7 @@ class ChatService:
         from chatapp.turn import Turn
 
         try:
-            built = await asyncio.to_thread(self.context.build, conversation_id, spec, system)
+            built = await self.context.build_async(conversation_id, spec, system)
         except MessageTooLarge as exc:
             reason = f"the message is {exc.tokens:,} tokens; {target.model} takes at most {exc.limit:,}"
             self.store.update_message(user.id, status=MessageStatus.ERROR, error=reason)

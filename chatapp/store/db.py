@@ -73,7 +73,8 @@ class StoreError(Exception):
 def connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        # Only the event-loop thread may use the connection: a thread racing close() crashed the process.
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")

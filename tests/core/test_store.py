@@ -47,3 +47,22 @@ def test_find_by_unique_prefix(tmp_path):
     conv = store.create_conversation()
     assert store.find_conversation(conv.id[:6]).id == conv.id
     assert store.find_conversation("zz%") is None
+
+
+def test_store_refuses_use_from_another_thread(tmp_path):
+    """Regression: a gauge worker thread read the database while the app closed it (segfault)."""
+    import threading
+
+    store = Store.open(tmp_path / "db.sqlite")
+    errors = []
+
+    def use():
+        try:
+            store.list_conversations()
+        except sqlite3.ProgrammingError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=use)
+    thread.start()
+    thread.join()
+    assert errors, "the connection must only be usable from the thread that opened it"

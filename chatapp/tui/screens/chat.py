@@ -87,14 +87,14 @@ class ChatScreen(Screen[None]):
         if self.is_mounted:
             self.call_after_refresh(self.refresh_gauge)
 
-    @work(thread=True, exclusive=True, group="gauge", name="gauge", exit_on_error=False)
-    def refresh_gauge(self) -> None:
-        """Window usage for the next turn, off the event loop (counting a long paste takes a while)."""
+    @work(exclusive=True, group="gauge", name="gauge", exit_on_error=False)
+    async def refresh_gauge(self) -> None:
+        """Window usage for the next turn (the service counts in a thread: a long paste takes a while)."""
         if self.target is None:
             return
-        gauge = self.service.gauge(self.conversation_id, self.target.provider, self.target.model)
+        gauge = await self.service.gauge(self.conversation_id, self.target.provider, self.target.model)
         summary = f" · {gauge.summarized} summary" if gauge.summarized else ""
-        self.app.call_from_thread(setattr, self.status, "context", f"{gauge}{summary}")
+        self.status.context = f"{gauge}{summary}"
 
     def load_conversation(self, conversation_id: str | None) -> None:
         """Show a saved conversation (or an empty one) in place of the current view."""
