@@ -195,6 +195,13 @@ class ChatService:
     def messages(self, conversation_id: str) -> list[Message]:
         return self.store.messages(conversation_id)
 
+    @staticmethod
+    def new_conversation_id() -> str:
+        """An id for a conversation about to be created (templates draw their A/B version from it)."""
+        from chatapp.store.conversations import new_id
+
+        return new_id()
+
     def new_conversation(self, provider: str | None = None, model: str | None = None, *,
                          conversation_id: str | None = None) -> Conversation:
         target = self.target_for(None, provider, model)
@@ -218,8 +225,10 @@ class ChatService:
         return self.templates.render(template, variables), assignment
 
     def apply_template(self, conversation_id: str, prompt: RenderedPrompt, assignment: Assignment) -> None:
-        """Record the template on the conversation; a system-role template becomes its system prompt."""
-        self.store.update_meta(conversation_id, template=prompt.to_dict(), template_assignment=assignment.to_dict())
+        """Record the template on the conversation. A system-role template becomes its system prompt (a
+        persona); a user-role one is recorded beside it, so filling a prompt never replaces the persona."""
+        key = "template" if prompt.role is Role.SYSTEM else "user_template"
+        self.store.update_meta(conversation_id, **{key: prompt.to_dict(), f"{key}_assignment": assignment.to_dict()})
 
     def template_results(self, name: str) -> list[ArmStats]:
         from chatapp.templates import ArmStats

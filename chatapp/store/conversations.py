@@ -162,13 +162,15 @@ class Store:
         """Per template version: (version, conversations, completed replies, input tokens, output tokens,
         restarted replies), over conversations that recorded this template in their meta."""
         rows = self._conn.execute(
-            "SELECT json_extract(c.meta, '$.template.version') AS version, COUNT(DISTINCT c.id), "
+            "SELECT COALESCE(json_extract(c.meta, '$.template.version'), "
+            "json_extract(c.meta, '$.user_template.version')) AS version, COUNT(DISTINCT c.id), "
             "COALESCE(SUM(m.role = 'assistant' AND m.status = 'complete'), 0), "
             "COALESCE(SUM(m.input_tokens), 0), COALESCE(SUM(m.output_tokens), 0), "
             "COALESCE(SUM(m.role = 'assistant' AND m.status = 'incomplete'), 0) "
             "FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id "
-            "WHERE json_extract(c.meta, '$.template.name') = ? GROUP BY version ORDER BY version",
-            (name,),
+            "WHERE json_extract(c.meta, '$.template.name') = ? OR json_extract(c.meta, '$.user_template.name') = ? "
+            "GROUP BY version ORDER BY version",
+            (name, name),
         )
         return [tuple(row) for row in rows if row[0] is not None]
 

@@ -45,6 +45,8 @@ class ChatScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop reply", id="stop"),
         Binding("ctrl+n", "new_conversation", "New chat", id="new_conversation"),
+        Binding("ctrl+t", "templates", "Templates", id="templates"),
+        Binding("ctrl+o", "stats", "Stats", id="stats"),
         Binding("ctrl+l", "compress", "Compress", id="compress", show=False),
         Binding("ctrl+q", "app.quit", "Quit", id="quit"),
     ]
@@ -210,6 +212,39 @@ class ChatScreen(Screen[None]):
 
         self.app.push_screen(ChoiceScreen(question, [("truncate", "Truncate and send"), ("cancel", "Cancel")]),
                              answered)
+
+    def action_stats(self) -> None:
+        from chatapp.tui.screens.stats import StatsScreen
+
+        self.app.push_screen(StatsScreen(self.service))
+
+    def action_templates(self) -> None:
+        """Pick a template: a system one becomes this conversation's persona, a user one fills the prompt."""
+        from chatapp.tui.screens.templates import TemplateChoice, TemplatePicker
+
+        if self.target is None:
+            self.notify("Set up a provider first.", severity="warning")
+            return
+        target = self.target
+        conversation_id = self.conversation_id or self.service.new_conversation_id()
+
+        def chosen(choice: TemplateChoice | None) -> None:
+            if choice is None:
+                return
+            if self.conversation_id is None:
+                self.service.new_conversation(target.provider, target.model, conversation_id=conversation_id)
+                self.conversation_id = conversation_id
+            self.service.apply_template(conversation_id, choice.prompt, choice.assignment)
+            name = f"{choice.prompt.name}@{choice.prompt.version}"
+            if choice.prompt.role is Role.USER:
+                prompt = self.query_one("#prompt", PromptInput)
+                prompt.load_text(choice.prompt.text)
+                prompt.focus()
+            else:
+                self.message_list.mount(NoticeMessage(f"Persona: {name} is now this conversation's system prompt."))
+            self.refresh_gauge()
+
+        self.app.push_screen(TemplatePicker(self.service, conversation_id), chosen)
 
     def action_compress(self) -> None:
         if self.conversation_id is None:

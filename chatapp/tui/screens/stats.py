@@ -1,0 +1,108 @@
+"""Per-provider stats (requests, breaker, latency, tokens, cost) and the scheduler's queues, refreshed live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Label, Static
+
+from chatapp.textsafe import visible
+
+if TYPE_CHECKING:
+    from chatapp.engine import Percentiles, SchedulerSnapshot, StatsSnapshot
+    from chatapp.service import ChatService
+
+REFRESH_SECONDS = 1.0
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value * 1000:.0f} ms"
+
+
+def scheduler_line(scheduler: SchedulerSnapshot | None) -> str:
+    """One line: what runs and waits now, preemptions, and how long interactive jobs queued."""
+    if scheduler is None:
+        return "scheduler: not running"
+    wait: Percentiles = scheduler.interactive_wait
+    waited = f"p50 {_ms(wait.p50)} · p99 {_ms(wait.p99)}" if wait.count else "–"
+    return (
+        f"scheduler: interactive {scheduler.running_interactive} running, {scheduler.queued_interactive} queued"
+        f" · background {scheduler.running_background} running, {scheduler.queued_background} queued"
+        f" · preemptions {scheduler.preemptions} · interactive wait {waited}"
+    )
+
+
+def cost_line(snapshot: StatsSnapshot) -> str:
+    total = snapshot.total_cost_usd
+    return "total cost: –" if total is None else f"total cost: ${total:.4f}"
+
+
+class StatsScreen(ModalScreen[None]):
+    """Dismisses with None."""
+
+    CSS_PATH: ClassVar[list[str | Path]] = [Path(__file__).parent / "stats.tcss"]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close_stats", "Close", id="close_stats"),
+        Binding("r", "refresh_stats", "Refresh", id="refresh_stats"),
+    ]
+
+    def __init__(self, service: ChatService) -> None:
+        super().__init__()
+        self.service = service
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="stats"):
+            yield Label(Text("Provider stats"), id="stats-title")
+            yield DataTable(id="stats-table", cursor_type="row", zebra_stripes=True)
+            yield Static(id="stats-empty")
+            yield Static(id="stats-scheduler")
+            yield Static(id="stats-cost")
+            yield Static(Text("r refresh · esc close · updates every second"), id="stats-help")
+
+    @property
+    def table(self) -> DataTable[Text]:
+        return self.query_one("#stats-table", DataTable)
+
+    def on_mount(self) -> None:
+        from chatapp.stats_table import HEADERS  # loads the engine package: kept off the first paint
+
+        for header in HEADERS:
+            self.table.add_column(Text(header), key=header)
+        self.action_refresh_stats()
+        self.set_interval(REFRESH_SECONDS, self.action_refresh_stats, name="stats-refresh")
+        self.table.focus()
+
+    def action_refresh_stats(self) -> None:
+        """Read a snapshot and update the table in place, so the cursor and scroll stay put.
+
+        On the event loop, not in a thread: the engine's counters are mutated there, and a snapshot is
+        a read of a few in-memory deques plus one key from the store."""
+        from chatapp.stats_table import HEADERS, rows
+
+        snapshot = self.service.stats()
+        table = self.table
+        body = {row[0]: row for row in rows(snapshot)}
+        for key in [k for k in table.rows if k.value not in body]:
+            table.remove_row(key)
+        existing = {key.value for key in table.rows}
+        for name, row in body.items():
+            cells = [Text(visible(cell)) for cell in row]
+            if name in existing:
+                for header, cell in zip(HEADERS, cells, strict=True):
+                    table.update_cell(name, header, cell)
+            else:
+                table.add_row(*cells, key=name)
+        empty = self.query_one("#stats-empty", Static)
+        empty.update(Text("no requests recorded yet"))
+        empty.display = not body
+        self.query_one("#stats-scheduler", Static).update(Text(visible(scheduler_line(snapshot.scheduler))))
+        self.query_one("#stats-cost", Static).update(Text(visible(cost_line(snapshot))))
+
+    def action_close_stats(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,119 @@
+"""The stats screen, mounted on its own in a tiny app, after turns against the scripted server."""
+
+import asyncio
+
+import pytest
+from rich.text import Text
+from textual.app import App
+from textual.widgets import DataTable, Static
+
+from chatapp.config import load_settings
+from chatapp.domain import MessageStatus, TurnFinished
+from chatapp.service import ChatService
+from chatapp.stats_table import HEADERS
+from chatapp.tui.screens import stats
+from chatapp.tui.screens.stats import StatsScreen
+
+
+@pytest.fixture
+async def service(isolated_env, fake_server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-tui-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_server.openai_base_url)
+    service = ChatService.open(load_settings())
+    yield service
+    await service.aclose()
+
+
+class Host(App[None]):
+    def __init__(self, service: ChatService) -> None:
+        super().__init__()
+        self.service = service
+        self.results: list[None] = []
+
+    def on_mount(self) -> None:
+        self.push_screen(StatsScreen(self.service), self.results.append)
+
+
+async def one_turn(service: ChatService, text: str = "hello") -> None:
+    events = [event async for event in service.send(None, text)]
+    assert isinstance(events[-1], TurnFinished) and events[-1].status is MessageStatus.COMPLETE
+
+
+def row(screen: StatsScreen, provider: str) -> dict[str, str]:
+    table = screen.query_one("#stats-table", DataTable)
+    cells = table.get_row(provider)
+    assert all(isinstance(cell, Text) for cell in cells)
+    return dict(zip(HEADERS, (cell.plain for cell in cells), strict=True))
+
+
+def text_of(screen: StatsScreen, selector: str) -> str:
+    return str(screen.query_one(selector, Static).render())
+
+
+async def wait_for(condition, pilot, timeout=5.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.05)
+
+
+async def test_shows_the_provider_row_and_refreshes(service):
+    await one_turn(service)
+    app = Host(service)
+    async with app.run_test(size=(160, 30)) as pilot:
+        screen = pilot.app.screen
+        assert isinstance(screen, StatsScreen)
+        table = screen.query_one("#stats-table", DataTable)
+        assert [column.label.plain for column in table.columns.values()] == list(HEADERS)
+        assert table.row_count == 1
+        first = row(screen, "openai")
+        assert first["requests"] == "1" and first["ok"] == "1" and first["failed"] == "0"
+        assert first["breaker"] == "closed"
+        assert first["model"] == "gpt-4o-mini"
+        assert first["latency p50/p95/p99"].endswith("ms")
+        assert not screen.query_one("#stats-empty", Static).display
+        scheduler = text_of(screen, "#stats-scheduler")
+        assert "interactive 0 running, 0 queued" in scheduler and "preemptions 0" in scheduler
+        assert "interactive wait p50" in scheduler
+        assert text_of(screen, "#stats-cost").startswith("total cost: $")
+
+        await one_turn(service, "again")  # no key pressed: the one-second timer picks it up
+        await wait_for(lambda: row(screen, "openai")["requests"] == "2", pilot, timeout=3)
+        assert table.row_count == 1
+
+        await pilot.press("escape")
+        await wait_for(lambda: app.results, pilot)
+    assert app.results == [None]
+
+
+async def test_empty_at_first_then_r_refreshes(service, monkeypatch):
+    monkeypatch.setattr(stats, "REFRESH_SECONDS", 60.0)  # only the key refreshes here
+    async with Host(service).run_test(size=(160, 30)) as pilot:
+        screen = pilot.app.screen
+        table = screen.query_one("#stats-table", DataTable)
+        assert table.row_count == 0
+        assert "no requests recorded yet" in text_of(screen, "#stats-empty")
+        assert "interactive wait –" in text_of(screen, "#stats-scheduler")
+        await one_turn(service)
+        await pilot.pause()
+        assert table.row_count == 0
+        await pilot.press("r")
+        assert row(screen, "openai")["requests"] == "1"
+        assert not screen.query_one("#stats-empty", Static).display
+
+
+async def test_ctrl_o_in_the_chat_opens_the_stats_screen(isolated_env, fake_server, monkeypatch):
+    from chatapp.tui.app import ChatApp
+    from chatapp.tui.screens.stats import StatsScreen
+
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_server.openai_base_url)
+    service = ChatService.open(load_settings())
+    async with ChatApp(service, service.target_for(None)).run_test() as pilot:
+        await pilot.press("ctrl+o")
+        await pilot.pause(0.2)
+        assert isinstance(pilot.app.screen, StatsScreen)
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert not isinstance(pilot.app.screen, StatsScreen)
