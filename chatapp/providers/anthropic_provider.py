@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from chatapp.config import ProviderSpec
 from chatapp.domain import ChatRequest, ErrorKind, Finish, ProviderError, StreamEvent, TextDelta, Usage
 from chatapp.models import lookup
-from chatapp.providers.errors import classify
+from chatapp.providers.errors import classify, is_loopback
 from chatapp.providers.sse import sse_events
 
 if TYPE_CHECKING:
@@ -43,6 +43,8 @@ class AnthropicProvider:
                 base_url=self._base_url,
                 max_retries=0,  # one retry loop: chatapp.engine owns it
                 timeout=self._spec.timeout,
+                # HTTP(S)_PROXY would otherwise carry loopback traffic, and its key, to the proxy.
+                http_client=anthropic.DefaultAsyncHttpxClient(trust_env=False) if is_loopback(self._base_url) else None,
             )
         return self._client
 
