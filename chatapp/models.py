@@ -61,7 +61,8 @@ _TABLE: dict[str, ModelInfo] = {
     "claude-3-opus": ModelInfo(200_000, 4_096, 15.00, 75.00),
     "claude-3-haiku": ModelInfo(200_000, 4_096, 0.25, 1.25),
     # The packaged local model (free).
-    "gemma-3-270m": ModelInfo(8_192, 1_024, 0.0, 0.0),
+    # A small base model that continues text to the limit: short replies keep the demo snappy.
+    "gemma-3-270m": ModelInfo(8_192, 256, 0.0, 0.0),
 }
 
 

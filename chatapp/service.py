@@ -20,6 +20,7 @@ from chatapp.domain import (
     MessageStatus,
     MessageTooLong,
     Notice,
+    ProviderError,
     Role,
     Target,
     TurnEvent,
@@ -175,6 +176,13 @@ class ChatService:
         """Wait for background work (summaries) of this process; the CLI calls it before exiting."""
         await self.context.drain()
 
+    def start_provider(self, name: str) -> None:
+        """Begin loading a local model in the background (call it after the first paint)."""
+        self.pool.start(name)
+
+    def provider_loading(self, name: str) -> tuple[str, str | None] | None:
+        return self.pool.loading_state(name)
+
     def warm_provider(self, name: str | None = None) -> None:
         """Import the SDK a provider needs. Blocking: call it from a worker thread after first paint."""
         module = self.pool.sdk_module(name or self.default_provider or "")
@@ -268,6 +276,15 @@ class ChatService:
         turn = Turn(self, conversation_id, spec, system, built)
         reply = turn.new_reply(target)
         yield TurnStarted(conversation_id, user.id, reply.id, target.provider, target.model)
+        if spec.kind == "llamacpp":  # a local model: wait for its load (Esc cancels) before the clock starts
+            state = self.pool.loading_state(target.provider)
+            try:
+                if state is None or state[0] != "ready":
+                    yield Notice(f"loading the local model {target.model}…")
+                await self.pool.wait_ready(target.provider)
+            except ProviderError as exc:
+                yield turn.fail(exc, target)
+                return
         if built.hint:
             yield Notice(built.hint)
         async for event in turn.run(self.chain(target.provider)):

@@ -105,14 +105,14 @@ class Turn:
                                  "and trying once more")
                     if await self._recompress():
                         continue
-                yield self._fail(exc, answering)
+                yield self.fail(exc, answering)
                 return
             except (asyncio.CancelledError, GeneratorExit):
                 self._writer.close(MessageStatus.CANCELLED)
                 raise
             except Exception as exc:  # a bug, not a provider failure: keep the text, say what happened
                 error = ProviderError(ErrorKind.TRANSIENT, f"internal error: {type(exc).__name__}: {exc}")
-                yield self._fail(error, answering)
+                yield self.fail(error, answering)
                 return
             break
         self._writer.close(MessageStatus.COMPLETE)
@@ -130,7 +130,7 @@ class Turn:
             return False
         return made is not None
 
-    def _fail(self, exc: ProviderError, answering: Target) -> TurnFinished:
+    def fail(self, exc: ProviderError, answering: Target) -> TurnFinished:
         assert self._reply is not None and self._writer is not None
         message = self._service.redact(str(exc))
         status = MessageStatus.INCOMPLETE if self._writer.text else MessageStatus.ERROR

@@ -35,6 +35,12 @@ class ProviderPool:
         ):
             env_name = spec.api_key_env or ("OPENAI_API_KEY" if spec.kind == "openai" else "ANTHROPIC_API_KEY")
             return Availability(name, spec.kind, spec.model, False, f"no API key: set {env_name}")
+        if spec.kind == "llamacpp":
+            from chatapp.providers.llamacpp import unavailable_reason
+
+            reason = unavailable_reason(spec)
+            if reason:
+                return Availability(name, spec.kind, spec.model, False, reason)
         return Availability(name, spec.kind, spec.model, True)
 
     def all(self) -> list[Availability]:
@@ -68,6 +74,38 @@ class ProviderPool:
 
             return LlamaCppProvider(spec, self._settings.paths)
         raise ProviderError(ErrorKind.UNAVAILABLE, f"unknown provider kind {spec.kind!r}", provider=spec.name)
+
+    def start(self, name: str) -> None:
+        """Begin loading a local model in the background; nothing to do for remote providers."""
+        try:
+            provider = self.get(name)
+        except ProviderError:
+            return
+        start = getattr(provider, "start", None)
+        if callable(start):
+            start()
+
+    def loading_state(self, name: str) -> tuple[str, str | None] | None:
+        """(state, detail) of a local model that was started: loading, ready (load time) or failed (why)."""
+        provider = self._providers.get(name)
+        state = getattr(provider, "state", None)
+        if provider is None or state is None:
+            return None
+        if state == "failed":
+            return state, getattr(provider, "error", None)
+        if state == "ready":
+            seconds = getattr(provider, "load_seconds", None)
+            return state, f"{seconds:.1f} s" if seconds is not None else None
+        return state, None
+
+    async def wait_ready(self, name: str) -> bool:
+        """Wait for a local model to load (cancellable); False when there was nothing to wait for."""
+        provider = self.get(name)
+        ready = getattr(provider, "ready", None)
+        if not callable(ready) or getattr(provider, "state", "ready") == "ready":
+            return False
+        await ready()
+        return True
 
     def sdk_module(self, name: str) -> str | None:
         """The SDK a provider needs, so the UI can import it in the background after first paint."""

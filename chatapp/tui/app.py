@@ -39,7 +39,12 @@ class ChatApp(App[None]):
         if settings.keys:
             self.set_keymap(settings.keys)
         self.push_screen(ChatScreen(self.service, self._target, self._conversation_id))
-        self.call_after_refresh(self._warm_provider)
+        self.call_after_refresh(self._after_first_paint)
+
+    def _after_first_paint(self) -> None:
+        if self._target is not None:
+            self.service.start_provider(self._target.provider)  # a local model starts loading now
+        self._warm_provider()
 
     def _theme_problem(self, message: str) -> None:
         self.notify(message, severity="warning", timeout=8)

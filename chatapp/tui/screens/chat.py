@@ -75,11 +75,31 @@ class ChatScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.message_list.anchor()  # follow new text to the bottom until the user scrolls up
+        self._model_watch = self.set_interval(0.25, self._watch_model_load, name="model-load")
         self.set_target(self.target)
         self.load_conversation(self.conversation_id)
         self.query_one("#prompt", PromptInput).focus()
 
     # --- seams for the conversation browser and provider switching --------------------------
+
+    def _watch_model_load(self) -> None:
+        """Show a local model's load in the status line: loading, then ready (with its time) or why it failed."""
+        if self.target is None:
+            return
+        state = self.service.provider_loading(self.target.provider)
+        if state is None:
+            return
+        name, detail = state
+        if name == "loading":
+            self.status.model_state = "loading model…"
+        elif name == "ready":
+            self.status.model_state = f"model loaded in {detail}" if detail else ""
+            self._model_watch.stop()
+            self.set_timer(4, lambda: setattr(self.status, "model_state", ""))
+        elif name == "failed":
+            self.status.model_state = "model failed to load"
+            self.message_list.mount(NoticeMessage(f"The local model could not be loaded: {detail}", error=True))
+            self._model_watch.stop()
 
     def set_target(self, target: Target | None) -> None:
         """Where the next turn goes; the history stays the same."""

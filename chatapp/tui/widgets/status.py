@@ -13,6 +13,7 @@ class StatusLine(Static):
     tokens: reactive[str] = reactive("")
     context: reactive[str] = reactive("")
     activity: reactive[str] = reactive("")
+    model_state: reactive[str] = reactive("")
 
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -28,6 +29,9 @@ class StatusLine(Static):
         if self.tokens:
             text.append(" · ")
             text.append(self.tokens)
+        if self.model_state:
+            text.append(" · ")
+            text.append(self.model_state, style="italic")
         if self.activity:
             text.append(" · ")
             text.append(self.activity, style="italic")
