@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     templates.add_argument("action", nargs="?", choices=["list", "show"], default="list")
     templates.add_argument("name", nargs="?", help="template name for `show` (NAME or NAME@VERSION)")
 
+    doctor = commands.add_parser("doctor", help="show paths, providers and local models; --check asks each one")
+    doctor.add_argument("--check", action="store_true",
+                        help="send a tiny request to every available provider (loads local models)")
+
     stats = commands.add_parser("stats", help="per-provider requests, retries, latency, tokens and cost")
     stats.add_argument("--json", action="store_true", help="print the figures as JSON")
     return parser
@@ -80,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _stats(settings, args)
         if args.command == "templates":
             return _templates(settings, args)
+        if args.command == "doctor":
+            return asyncio.run(_doctor(settings, args))
     except (ConfigError, StoreError, UsageError) as exc:
         _error(str(exc))
         return EXIT_USAGE
@@ -297,3 +303,18 @@ def _templates(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         service.store.close()
     return EXIT_OK
+
+
+async def _doctor(settings: Settings, args: argparse.Namespace) -> int:
+    from chatapp import doctor
+    from chatapp.service import ChatService
+
+    service = ChatService.open(settings)
+    try:
+        doctor.report(service, print)
+        if not args.check:
+            return EXIT_OK
+        print("check:")
+        return EXIT_OK if await doctor.check(service, print) == 0 else EXIT_FAILED
+    finally:
+        await service.aclose()

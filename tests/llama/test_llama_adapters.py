@@ -171,3 +171,12 @@ async def test_tui_first_screen_while_the_model_loads_then_the_reply_streams(lla
     store = Store.open(load_settings().paths.database)
     [conversation] = store.list_conversations()
     assert [m.status for m in store.messages(conversation.id)] == [MessageStatus.COMPLETE, MessageStatus.COMPLETE]
+
+
+def test_doctor_shows_the_embedded_model_and_measures_it(llama, clean_env):
+    plain = cli(clean_env, "doctor")
+    assert plain.returncode == 0, plain.stderr
+    assert "embedded" in plain.stdout and "gemma-3-270m" in plain.stdout and "model file:" in plain.stdout
+    checked = cli(clean_env, "doctor", "--check")
+    assert checked.returncode == 0, checked.stderr
+    assert "model loaded in" in checked.stdout and "tokens/s" in checked.stdout

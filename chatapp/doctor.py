@@ -1,0 +1,101 @@
+"""`chatapp doctor`: what chatapp sees on this machine, and with `--check`, whether each provider answers.
+
+Local models are loaded and asked for a few tokens, which measures their load time and decode speed.
+Remote providers are asked only with `--check` (it is a real, if tiny, request).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from chatapp.config import Settings
+from chatapp.domain import ChatMessage, ChatRequest, Finish, ProviderError, Role, TextDelta, Usage
+from chatapp.service import ChatService
+from chatapp.textsafe import visible
+
+_CHECK_PROMPT = "The sea is"
+_CHECK_TOKENS = 16
+
+
+def _size(n: int | None) -> str:
+    return "?" if n is None else f"{n / 1_000_000:.0f} MB"
+
+
+def report(service: ChatService, out: Callable[[str], None]) -> None:
+    settings = service.settings
+    paths = settings.paths
+    config = settings.source or paths.config_file
+    out(f"config:    {config}{'' if config.exists() else '  (none: using defaults and environment)'}")
+    out(f"database:  {paths.database}  ({len(service.conversations())} conversations)")
+    out(f"templates: {paths.templates_dir}")
+    out(f"themes:    {paths.themes_dir}")
+    out("providers:")
+    for state in service.providers():
+        mark = "*" if state.name == settings.default_provider else " "
+        verdict = "available" if state.available else f"unavailable: {state.reason}"
+        fallback = "  (fallback)" if state.name in settings.fallback else ""
+        out(f" {mark} {state.name:<12} {state.kind:<9} {state.model:<24} {verdict}{fallback}")
+        spec = settings.provider(state.name)
+        if spec.kind == "llamacpp":
+            _local_model_lines(settings, spec.name, spec.model_path, out)
+
+
+def _local_model_lines(settings: Settings, name: str, model_path: str | None, out: Callable[[str], None]) -> None:
+    from pathlib import Path
+
+    if model_path is None:
+        from chatapp.providers.embedded_model import embedded_model_info
+
+        info = embedded_model_info(settings.paths)
+        assembled = "ready" if info.assembled else "assembled on first use"
+        out(f"      model file: {info.path} ({_size(info.size)}, {assembled}); packaged Gemma 3 270M, "
+            f"a small base model: point model_path at an instruction-tuned GGUF for real answers")
+        return
+    path = Path(model_path).expanduser()
+    size = path.stat().st_size if path.exists() else None
+    out(f"      model file: {path} ({_size(size)})")
+
+
+async def check(service: ChatService, out: Callable[[str], None]) -> int:
+    """Ask every available provider for a few tokens; the number of providers that failed."""
+    failed = 0
+    for state in service.providers():
+        if not state.available:
+            continue
+        try:
+            line = await _check_one(service, state.name)
+        except ProviderError as exc:
+            failed += 1
+            line = f"failed: {service.redact(str(exc))}"
+        out(f"  {state.name:<12} {visible(line)}")
+    return failed
+
+
+async def _check_one(service: ChatService, name: str) -> str:
+    spec = service.settings.provider(name)
+    provider = service.pool.get(name)
+    load = ""
+    if spec.kind == "llamacpp":
+        service.pool.start(name)
+        started = time.perf_counter()
+        await service.pool.wait_ready(name)
+        load = f"model loaded in {time.perf_counter() - started:.1f} s, "
+    request = ChatRequest(model=spec.model, messages=(ChatMessage(Role.USER, _CHECK_PROMPT),),
+                          max_tokens=_CHECK_TOKENS)
+    sent = time.perf_counter()
+    first: float | None = None
+    output = 0
+    async for event in provider.stream(request):
+        if isinstance(event, TextDelta) and first is None:
+            first = time.perf_counter()
+        elif isinstance(event, Usage):
+            output = event.output_tokens
+        elif isinstance(event, Finish):
+            break
+    end = time.perf_counter()
+    ttft = f"first token {((first or end) - sent) * 1000:.0f} ms"
+    rate = ""
+    if first is not None and output > 1 and end > first:
+        rate = f", {(output - 1) / (end - first):.0f} tokens/s"
+    return f"ok: {load}{ttft}{rate} ({output} tokens)"
