@@ -92,3 +92,25 @@ async def test_compress_now_shows_a_summary_marker_and_keeps_originals(service, 
 
     store = Store.open(load_settings().paths.database)
     assert len(store.messages(conversation_id)) == 12
+
+
+async def test_bindings_are_remapped_from_the_config(isolated_env, fake_server):
+    isolated_env.config_dir.mkdir(parents=True, exist_ok=True)
+    isolated_env.config_file.write_text(f"""
+[keys]
+new_conversation = "ctrl+b"
+[providers.small]
+kind = "openai"
+base_url = "{fake_server.openai_base_url}"
+api_key = "k"
+model = "gpt-4"
+""")
+    service = ChatService.open(load_settings())
+    async with ChatApp(service, service.target_for(None)).run_test() as pilot:
+        screen = pilot.app.screen
+        await send(pilot, "hello")
+        await wait_for(lambda: screen._reply_worker is not None and screen._reply_worker.is_finished, pilot)
+        assert screen.conversation_id is not None
+        await pilot.press("ctrl+b")
+        await pilot.pause(0.1)
+        assert screen.conversation_id is None
