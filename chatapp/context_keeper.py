@@ -33,7 +33,7 @@ from chatapp.store.conversations import Store
 _SENT_REPLY_STATUSES = (MessageStatus.COMPLETE, MessageStatus.CANCELLED)
 _SUMMARY_MAX_TOKENS = 800
 # "compress now": summarize everything but the newest turns, whatever the window usage.
-_FORCED = {"compress_at": 0.02, "target": 0.01}
+_FORCED = {"compress_at": 1e-9, "target": 1e-10}
 
 
 @dataclass(frozen=True, slots=True)
