@@ -2,7 +2,7 @@
 
 - first-token timeout: a server that accepts the request and then says nothing must not hang a turn;
 - stall timeout: once text flows, the longest silence allowed between two events;
-- the job's deadline bounds every wait;
+- the job's deadline bounds every wait before the first token, not a reply that keeps flowing;
 - a stream that ends without `Finish` is INTERRUPTED (providers should raise that themselves);
 - after `Finish`, a late error or silence is ignored: the reply is complete.
 """
@@ -46,7 +46,9 @@ async def timed_events(
     try:
         while True:
             budget = stall_timeout if seen_text else first_token_by - loop.time()
-            left = remaining()
+            # The job's deadline bounds waiting (retries, backoff, the first token), never a reply that is
+            # flowing: a slow model writing a long answer must not be cut off midway.
+            left = budget if seen_text else remaining()
             limit = max(0.0, min(budget, left))
             timeout = asyncio.timeout(limit)
             try:
@@ -63,7 +65,7 @@ async def timed_events(
                     return
                 if not timeout.expired():  # the provider's own, unclassified
                     raise ProviderError(ErrorKind.TRANSIENT, f"timeout: {exc}", provider=name) from exc
-                if left <= budget:
+                if not seen_text and left <= budget:
                     raise DeadlineExceeded("the request deadline ran out", provider=name) from None
                 if seen_text:
                     raise ProviderError(

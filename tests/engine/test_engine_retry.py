@@ -1,6 +1,7 @@
 """The retry loop: backoff, Retry-After, deadlines, timeouts, mid-stream failures, cancellation."""
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from engine_fakes import HANG, FakeProvider, Pause, collect, job, make_engine, ok, spec, texts
@@ -279,3 +280,36 @@ async def test_cancelling_a_background_job_during_backoff_stops_it():
         await task
     await asyncio.sleep(0.05)
     assert a.calls == 1 and h.engine.scheduler.running() == 0
+
+
+async def test_a_flowing_reply_is_not_cut_by_the_job_deadline():
+    """Regression: a slow model writing a long answer was stopped when the retry deadline ran out."""
+    import asyncio
+
+    from chatapp.config import Paths, ProviderSpec, RetrySettings, Settings
+    from chatapp.domain import ChatMessage, ChatRequest, Finish, Role, TextDelta
+    from chatapp.engine import Job, Priority, RequestEngine
+
+    class Slow:
+        name, kind, model = "slow", "openai", "m"
+
+        async def stream(self, request):
+            for _ in range(12):
+                await asyncio.sleep(0.05)
+                yield TextDelta("x")
+            yield Finish("stop")
+
+        async def aclose(self):
+            pass
+
+    paths = Paths(Path("/nonexistent"), Path("/nonexistent"), Path("/nonexistent"))
+    spec = ProviderSpec(name="slow", kind="openai", model="m", first_token_timeout=1, timeout=1)
+    settings = Settings(paths=paths, providers={"slow": spec}, default_provider="slow",
+                        retry=RetrySettings(interactive_deadline=0.2))
+    engine = RequestEngine(settings, lambda name: Slow())
+    job = Job(priority=Priority.INTERACTIVE, chain=("slow",),
+              build_request=lambda s: ChatRequest(model="m", messages=(ChatMessage(Role.USER, "hi"),)))
+    events = [event async for event in engine.stream(job)]
+    assert sum(isinstance(e, TextDelta) for e in events) == 12  # 0.6 s of text past a 0.2 s deadline
+    assert isinstance(events[-1], Finish)
+    await engine.aclose()

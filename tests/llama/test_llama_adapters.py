@@ -5,11 +5,11 @@ A base model: these tests assert structure (text arrives, usage counts, statuses
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 
 import pytest
+from envs import clean_env
 from llama_fixtures import MODEL, LlamaFixture
 
 from chatapp.config import ProviderSpec, load_settings
@@ -114,12 +114,9 @@ def cli(env, *args, timeout=120):
                           timeout=timeout)
 
 
-@pytest.fixture
-def clean_env(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_", "CHATAPP_"))}
-    env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_DATA_HOME=str(tmp_path / "data"),
-               XDG_CACHE_HOME=str(tmp_path / "cache"))
-    return env
+@pytest.fixture(name="clean_env")
+def clean_env_fixture(tmp_path):
+    return clean_env(tmp_path)
 
 
 def test_ask_with_no_key_and_no_config_uses_the_embedded_model(llama, clean_env):
@@ -170,7 +167,9 @@ async def test_tui_first_screen_while_the_model_loads_then_the_reply_streams(lla
 
     store = Store.open(load_settings().paths.database)
     [conversation] = store.list_conversations()
-    assert [m.status for m in store.messages(conversation.id)] == [MessageStatus.COMPLETE, MessageStatus.COMPLETE]
+    messages = store.messages(conversation.id)
+    assert [m.status for m in messages] == [MessageStatus.COMPLETE, MessageStatus.COMPLETE], [
+        (m.status, m.error, len(m.content)) for m in messages]
 
 
 def test_doctor_shows_the_embedded_model_and_measures_it(llama, clean_env):
