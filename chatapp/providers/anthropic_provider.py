@@ -9,10 +9,10 @@ import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from chatapp.config import ProviderSpec
 from chatapp.domain import ChatRequest, ErrorKind, Finish, ProviderError, StreamEvent, TextDelta, Usage
 from chatapp.models import lookup
 from chatapp.providers.errors import classify, is_loopback
+from chatapp.providers.sdk_adapter import SdkAdapter
 from chatapp.providers.sse import sse_events
 
 if TYPE_CHECKING:
@@ -23,16 +23,8 @@ _DEFAULT_MAX_TOKENS = 8192
 _INPUT_USAGE_KEYS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
 
-class AnthropicProvider:
+class AnthropicProvider(SdkAdapter["anthropic.AsyncAnthropic"]):
     kind = "anthropic"
-
-    def __init__(self, spec: ProviderSpec, api_key: str | None, base_url: str | None = None) -> None:
-        self.name = spec.name
-        self.model = spec.model
-        self._spec = spec
-        self._api_key = api_key
-        self._base_url = base_url if base_url is not None else spec.base_url
-        self._client: anthropic.AsyncAnthropic | None = None
 
     def _get_client(self) -> anthropic.AsyncAnthropic:
         if self._client is None:
@@ -105,11 +97,6 @@ class AnthropicProvider:
                                 provider=self.name)
         yield Usage(input_tokens, output_tokens)
         yield Finish(_STOP_REASONS.get(stop_reason or "", "other"))
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
 
 
 def _in_band_error(event: dict[str, Any], provider: str) -> ProviderError:

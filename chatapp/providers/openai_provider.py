@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from chatapp.config import ProviderSpec
 from chatapp.domain import ChatRequest, ErrorKind, Finish, ProviderError, StreamEvent, TextDelta, Usage
 from chatapp.providers.errors import classify, is_loopback
+from chatapp.providers.sdk_adapter import SdkAdapter
 from chatapp.providers.sse import sse_events
 
 if TYPE_CHECKING:
@@ -23,18 +24,13 @@ _FINISH_REASONS = {"stop": "stop", "length": "length", "content_filter": "conten
 _PLACEHOLDER_KEY = "not-needed"
 
 
-class OpenAIProvider:
+class OpenAIProvider(SdkAdapter["openai.AsyncOpenAI"]):
     """Streams chat completions; `include_usage` asked for, tolerated when a server ignores it."""
 
     kind = "openai"
 
     def __init__(self, spec: ProviderSpec, api_key: str | None, base_url: str | None = None) -> None:
-        self.name = spec.name
-        self.model = spec.model
-        self._spec = spec
-        self._api_key = api_key
-        self._base_url = base_url if base_url is not None else spec.base_url
-        self._client: openai.AsyncOpenAI | None = None
+        super().__init__(spec, api_key, base_url)
         self._usage_supported = True
 
     def _get_client(self) -> openai.AsyncOpenAI:
@@ -120,11 +116,6 @@ class OpenAIProvider:
             yield response
         finally:
             await manager.__aexit__(None, None, None)
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
 
 
 def _in_band_message(chunk: Mapping[str, Any]) -> str:

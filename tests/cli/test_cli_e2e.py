@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from envs import clean_env
 from fakeserver import Error, Reply, refused_base_url
 
 SECRET = "sk-test-secret-123456"
@@ -15,10 +16,7 @@ SECRET = "sk-test-secret-123456"
 
 @pytest.fixture
 def env(tmp_path):
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_", "CHATAPP_"))}
-    base.update(XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_DATA_HOME=str(tmp_path / "data"),
-                XDG_CACHE_HOME=str(tmp_path / "cache"))
-    return base
+    return clean_env(tmp_path)
 
 
 def run(env, *args, stdin=None, timeout=60):

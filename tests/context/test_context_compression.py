@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
-import socket
-from collections.abc import Iterator
 
 import pytest
 
@@ -29,26 +27,7 @@ from chatapp.context import (
 from chatapp.context.ledger import SUMMARY_HEADER
 from chatapp.domain import Role
 
-
-@pytest.fixture(scope="module", autouse=True)
-def no_network() -> Iterator[None]:
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise OSError("network disabled in tests")
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(socket.socket, "connect", refuse)
-        patch.setattr(socket, "getaddrinfo", refuse)
-        patch.setattr(socket, "create_connection", refuse)
-        yield
-
-
-@pytest.fixture(scope="module")
-def counter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenCounter]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path_factory.mktemp("tiktoken")))
-        resolver = EncodingResolver(allow_download=False)
-        assert resolver.load("cl100k_base") is not None
-        yield TokenCounter(resolver)
+pytestmark = pytest.mark.usefixtures("no_network")  # sockets refuse (tests/context/conftest.py)
 
 
 SPEC = ProviderSpec(name="test", kind="openai", model="gpt-4", context_window=4_000, max_output_tokens=1_000)

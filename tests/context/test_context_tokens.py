@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,16 +23,7 @@ CJK = "这是一个测试句子，用来估计中文的令牌数量。" * 20
 MIXED = "Café déjà vu — naïve façade. Ünïcödé ✓ 🚀 " * 30
 
 
-@pytest.fixture(scope="module", autouse=True)
-def no_network() -> Iterator[None]:
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise OSError("network disabled in tests")
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(socket.socket, "connect", refuse)
-        patch.setattr(socket, "getaddrinfo", refuse)
-        patch.setattr(socket, "create_connection", refuse)
-        yield
+pytestmark = pytest.mark.usefixtures("no_network")  # sockets refuse (tests/context/conftest.py)
 
 
 @pytest.fixture(scope="module")

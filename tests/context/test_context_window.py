@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
-import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 
@@ -32,25 +31,7 @@ WORDS = [
 ]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def no_network() -> Iterator[None]:
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise OSError("network disabled in tests")
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(socket.socket, "connect", refuse)
-        patch.setattr(socket, "getaddrinfo", refuse)
-        patch.setattr(socket, "create_connection", refuse)
-        yield
-
-
-@pytest.fixture(scope="module")
-def counter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenCounter]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path_factory.mktemp("tiktoken")))
-        resolver = EncodingResolver(allow_download=False)
-        assert resolver.load("cl100k_base") is not None
-        yield TokenCounter(resolver)
+pytestmark = pytest.mark.usefixtures("no_network")  # sockets refuse (tests/context/conftest.py)
 
 
 @pytest.fixture

@@ -1,11 +1,11 @@
 """`chatapp ask --template` end to end: the rendered system prompt reaches both wire formats."""
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
+from envs import clean_env
 
 TUTOR = """
 name = "tutor"
@@ -22,8 +22,7 @@ default = "beginner"
 
 @pytest.fixture
 def env(tmp_path):
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_", "CHATAPP_"))}
-    base.update(XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_DATA_HOME=str(tmp_path / "data"))
+    base = clean_env(tmp_path)
     folder = tmp_path / "config" / "chatapp" / "templates"
     folder.mkdir(parents=True)
     (folder / "tutor-2.toml").write_text(TUTOR)

@@ -1,9 +1,8 @@
 """The chat screen driven through Textual's Pilot against the scripted server."""
 
-import asyncio
-
 import pytest
 from fakeserver import Error, Reply
+from tui_helpers import send_prompt, wait_for
 
 from chatapp.config import load_settings
 from chatapp.domain import MessageStatus, Target
@@ -32,25 +31,10 @@ def app_for(service):
     return ChatApp(service, service.target_for(None))
 
 
-async def wait_for(condition, pilot, timeout=10.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.05)
-
-
-async def type_and_send(pilot, text):
-    prompt = pilot.app.screen.query_one(PromptInput)
-    prompt.focus()
-    prompt.insert(text)
-    await pilot.press("enter")
-
-
 async def test_type_enter_and_the_reply_streams(service, fake_server):
     fake_server.script(Reply("# Title\n\nSome **bold** text and `code`.\n\n```python\nprint('hi')\n```\n", delay=0.01))
     async with app_for(service).run_test(size=(100, 40)) as pilot:
-        await type_and_send(pilot, "hello there")
+        await send_prompt(pilot, "hello there")
         screen = pilot.app.screen
         await wait_for(lambda: screen.query(AssistantMessage) and "print('hi')" in
                        screen.query_one(AssistantMessage).body.text, pilot)
@@ -79,7 +63,7 @@ async def test_ctrl_j_inserts_a_newline_and_enter_sends_both_lines(service, fake
 async def test_escape_stops_a_slow_reply_and_keeps_the_partial_text(service, fake_server):
     fake_server.script(Reply(" ".join(f"word{i}" for i in range(200)), delay=0.05))
     async with app_for(service).run_test() as pilot:
-        await type_and_send(pilot, "talk slowly")
+        await send_prompt(pilot, "talk slowly")
         screen = pilot.app.screen
         await wait_for(lambda: screen.query(AssistantMessage) and
                        len(screen.query_one(AssistantMessage).body.text) > 20, pilot)
@@ -98,14 +82,14 @@ async def test_escape_stops_a_slow_reply_and_keeps_the_partial_text(service, fak
 async def test_invalid_key_shows_a_readable_error_and_the_app_lives(service, fake_server):
     fake_server.api_key = "another-key"
     async with app_for(service).run_test() as pilot:
-        await type_and_send(pilot, "hello")
+        await send_prompt(pilot, "hello")
         screen = pilot.app.screen
         await wait_for(lambda: screen._reply_worker is not None and screen._reply_worker.is_finished, pilot)
         await pilot.pause(0.1)
         footer = str(screen.query_one(AssistantMessage).query_one(".message-footer").render())
         assert "invalid API key" in footer and "sk-tui-test" not in footer
         assert pilot.app.is_running
-        await type_and_send(pilot, "again")  # still usable; the provider stays out until the key is fixed
+        await send_prompt(pilot, "again")  # still usable; the provider stays out until the key is fixed
         await wait_for(lambda: len(screen.query(AssistantMessage)) == 2 and screen._reply_worker.is_finished, pilot)
         await pilot.pause(0.1)
         second = str(screen.query(AssistantMessage)[1].query_one(".message-footer").render())
@@ -118,7 +102,7 @@ async def test_escape_sequences_and_markup_show_as_harmless_text(service, fake_s
                "markup [/] [bold red]x[/bold red] [@click=app.quit]quit[/]")
     fake_server.script(Reply(hostile))
     async with app_for(service).run_test(size=(120, 30)) as pilot:
-        await type_and_send(pilot, "be hostile")
+        await send_prompt(pilot, "be hostile")
         screen = pilot.app.screen
         await wait_for(lambda: screen._reply_worker is not None and screen._reply_worker.is_finished, pilot)
         await pilot.pause(0.2)
@@ -140,7 +124,7 @@ async def test_server_unreachable_is_a_message_not_a_crash(isolated_env, monkeyp
     monkeypatch.setenv("CHATAPP_CONFIG", str(isolated_env.config_dir / "none.toml"))
     service = ChatService.open(load_settings())
     async with ChatApp(service, Target("openai", "gpt-4o-mini")).run_test() as pilot:
-        await type_and_send(pilot, "hello")
+        await send_prompt(pilot, "hello")
         screen = pilot.app.screen
         await wait_for(lambda: screen._reply_worker is not None and screen._reply_worker.is_finished, pilot,
                        timeout=60)
@@ -154,7 +138,7 @@ async def test_no_provider_opens_on_a_welcome(isolated_env):
         [notice] = pilot.app.screen.query(NoticeMessage)
         text = str(notice.render())
         assert "OPENAI_API_KEY" in text and "chatapp[local]" in text and "config.toml" in text
-        await type_and_send(pilot, "hello")
+        await send_prompt(pilot, "hello")
         await pilot.pause(0.1)
         assert len(pilot.app.screen.query(NoticeMessage)) == 2
 
@@ -162,7 +146,7 @@ async def test_no_provider_opens_on_a_welcome(isolated_env):
 async def test_error_status_renders_for_history(service, fake_server):
     fake_server.script(Error(400, message="bad request [/] here"))
     async with app_for(service).run_test() as pilot:
-        await type_and_send(pilot, "x")
+        await send_prompt(pilot, "x")
         screen = pilot.app.screen
         await wait_for(lambda: screen._reply_worker is not None and screen._reply_worker.is_finished, pilot)
         conversation_id = screen.conversation_id

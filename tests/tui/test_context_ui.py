@@ -1,9 +1,8 @@
 """Context in the TUI: the window gauge, a message too long for the window, and compress-now."""
 
-import asyncio
-
 import pytest
 from fakeserver import Reply
+from tui_helpers import send_prompt, wait_for
 
 from chatapp.config import load_settings
 from chatapp.context import SUMMARY_PROMPT
@@ -32,21 +31,6 @@ context_window = 2000
     return ChatService.open(load_settings())
 
 
-async def wait_for(condition, pilot, timeout=10.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.05)
-
-
-async def send(pilot, text):
-    prompt = pilot.app.screen.query_one(PromptInput)
-    prompt.focus()
-    prompt.load_text(text)
-    await pilot.press("enter")
-
-
 async def test_gauge_shows_window_usage(service):
     async with ChatApp(service, service.target_for(None)).run_test() as pilot:
         status = pilot.app.screen.query_one(StatusLine)
@@ -56,7 +40,7 @@ async def test_gauge_shows_window_usage(service):
 
 async def test_oversized_message_offers_truncate_and_sends_a_fitting_copy(service, fake_server):
     async with ChatApp(service, service.target_for(None)).run_test() as pilot:
-        await send(pilot, "word " * 5000)
+        await send_prompt(pilot, "word " * 5000)
         await wait_for(lambda: isinstance(pilot.app.screen, ChoiceScreen), pilot)
         assert fake_server.requests == []
         await pilot.press("enter")  # the default answer: truncate and send
@@ -67,7 +51,7 @@ async def test_oversized_message_offers_truncate_and_sends_a_fitting_copy(servic
 
 async def test_oversized_message_cancel_keeps_the_text_in_the_prompt(service, fake_server):
     async with ChatApp(service, service.target_for(None)).run_test() as pilot:
-        await send(pilot, "word " * 5000)
+        await send_prompt(pilot, "word " * 5000)
         await wait_for(lambda: isinstance(pilot.app.screen, ChoiceScreen), pilot)
         await pilot.press("escape")
         await wait_for(lambda: not isinstance(pilot.app.screen, ChoiceScreen), pilot)
@@ -79,7 +63,7 @@ async def test_compress_now_shows_a_summary_marker_and_keeps_originals(service, 
     async with ChatApp(service, service.target_for(None)).run_test() as pilot:
         screen = pilot.app.screen
         for n in range(6):
-            await send(pilot, f"question {n}")
+            await send_prompt(pilot, f"question {n}")
             await wait_for(lambda: screen._reply_worker is not None and screen._reply_worker.is_finished, pilot)
         await pilot.press("ctrl+l")
         await wait_for(lambda: bool(screen.query(SummaryMarker)), pilot)
@@ -108,7 +92,7 @@ model = "gpt-4"
     service = ChatService.open(load_settings())
     async with ChatApp(service, service.target_for(None)).run_test() as pilot:
         screen = pilot.app.screen
-        await send(pilot, "hello")
+        await send_prompt(pilot, "hello")
         await wait_for(lambda: screen._reply_worker is not None and screen._reply_worker.is_finished, pilot)
         assert screen.conversation_id is not None
         await pilot.press("ctrl+b")

@@ -1,8 +1,9 @@
 """The stats screen, mounted on its own in a tiny app, after turns against the scripted server."""
 
-import asyncio
+from functools import partial
 
 import pytest
+import tui_helpers
 from rich.text import Text
 from textual.app import App
 from textual.widgets import DataTable, Static
@@ -13,6 +14,8 @@ from chatapp.service import ChatService
 from chatapp.stats_table import HEADERS
 from chatapp.tui.screens import stats
 from chatapp.tui.screens.stats import StatsScreen
+
+wait_for = partial(tui_helpers.wait_for, timeout=5.0)
 
 
 @pytest.fixture
@@ -48,14 +51,6 @@ def row(screen: StatsScreen, provider: str) -> dict[str, str]:
 
 def text_of(screen: StatsScreen, selector: str) -> str:
     return str(screen.query_one(selector, Static).render())
-
-
-async def wait_for(condition, pilot, timeout=5.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.05)
 
 
 async def test_shows_the_provider_row_and_refreshes(service):

@@ -1,8 +1,9 @@
 """The template picker, mounted on its own in a tiny app and driven through the Pilot."""
 
-import asyncio
+from functools import partial
 
 import pytest
+import tui_helpers
 from textual.app import App
 from textual.widgets import Input, Label, OptionList, Select, Static
 
@@ -11,6 +12,9 @@ from chatapp.domain import Role
 from chatapp.service import ChatService
 from chatapp.templates import AssignmentReason, RenderedPrompt
 from chatapp.tui.screens.templates import TemplateChoice, TemplatePicker
+
+# This file's pace; the chat-screen test below uses `tui_helpers.wait_for`'s defaults.
+wait_for = partial(tui_helpers.wait_for, timeout=5.0, interval=0.02)
 
 CONVERSATION = "conv-picker-test"
 
@@ -54,14 +58,6 @@ class Host(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(TemplatePicker(self.service, self.conversation_id), self.results.append)
-
-
-async def wait_for(condition, pilot, timeout=5.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
 
 
 def listed(screen) -> list[str]:
@@ -276,31 +272,26 @@ async def test_chat_screen_applies_a_persona_then_fills_a_user_template(isolated
         chat = pilot.app.screen
         for name in ("concise", "translator"):
             await pilot.press("ctrl+t")
-            await _until(pilot, lambda: isinstance(pilot.app.screen, TemplatePicker))
+            await tui_helpers.wait_for(lambda: isinstance(pilot.app.screen, TemplatePicker), pilot)
             picker = await opened(pilot)
             picker.query_one("#template-filter", Input).value = name
-            await _until(pilot, lambda p=picker, n=name: listed(p)[:1] == [n])
+            await tui_helpers.wait_for(lambda p=picker, n=name: listed(p)[:1] == [n], pilot)
             await pilot.press("enter")
-            await _until(pilot, lambda p=picker: p.query("#form-fields .field, #form-fields .field-note"))
+            await tui_helpers.wait_for(lambda p=picker: p.query("#form-fields .field, #form-fields .field-note"), pilot)
             if name == "translator":
                 language, text = picker.query("#form-fields Input").results(Input)
                 language.value = "French"
                 text.value = "Good morning"
             await pilot.press("ctrl+s")
-            await _until(pilot, lambda: pilot.app.screen is chat)
+            await tui_helpers.wait_for(lambda: pilot.app.screen is chat, pilot)
         prompt = chat.query_one(PromptInput)
         assert "Good morning" in prompt.text and "French" in prompt.text
         await pilot.press("enter")
-        await _until(pilot, lambda: any(r.path.endswith("/chat/completions") for r in fake_server.requests))
+        await tui_helpers.wait_for(
+            lambda: any(r.path.endswith("/chat/completions") for r in fake_server.requests), pilot
+        )
     first = fake_server.requests[0].body["messages"]
     assert first[0]["role"] == "system" and "concise" in first[0]["content"].lower()
     assert "Good morning" in first[-1]["content"]
 
 
-async def _until(pilot, condition, timeout=10.0):
-    import asyncio
-
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await pilot.pause(0.05)

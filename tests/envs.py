@@ -1,0 +1,14 @@
+"""Environments for running chatapp in a subprocess (tests/ is on sys.path: ``from envs import clean_env``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def clean_env(tmp_path: Path) -> dict[str, str]:
+    """This process's environment without provider keys or chatapp settings, XDG dirs under `tmp_path`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_", "CHATAPP_"))}
+    env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_DATA_HOME=str(tmp_path / "data"),
+               XDG_CACHE_HOME=str(tmp_path / "cache"))
+    return env
