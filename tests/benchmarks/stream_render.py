@@ -57,7 +57,23 @@ class ServerProcess:
         self._proc.wait()
 
 
-async def one_run(tokens: int, server: ServerProcess) -> tuple[float, int]:
+FRAMES = [0]
+
+
+def count_frames() -> None:
+    """Count the widget's renders of the live reply: how smoothly it was painted while streaming."""
+    from chatapp.tui.widgets.markdown_stream import StreamingMarkdown
+
+    original = StreamingMarkdown._flush
+
+    def counted(self: StreamingMarkdown) -> None:
+        FRAMES[0] += 1
+        original(self)
+
+    StreamingMarkdown._flush = counted  # type: ignore[method-assign]
+
+
+async def one_run(tokens: int, server: ServerProcess) -> tuple[float, int, int]:
     from chatapp.config import load_settings
     from chatapp.service import ChatService
     from chatapp.tui.app import ChatApp
@@ -73,6 +89,7 @@ async def one_run(tokens: int, server: ServerProcess) -> tuple[float, int]:
         prompt = app.screen.query_one(PromptInput)
         prompt.load_text("go")
         started = time.perf_counter()
+        FRAMES[0] = 0
         await pilot.press("enter")
         while not app.screen.query(AssistantMessage):
             await asyncio.sleep(0.001)
@@ -81,7 +98,7 @@ async def one_run(tokens: int, server: ServerProcess) -> tuple[float, int]:
         await pilot.pause()
         elapsed = time.perf_counter() - started
         assert view.body.text == text, "the rendered reply differs from what was sent"
-    return elapsed, pieces
+    return elapsed, pieces, FRAMES[0]
 
 
 async def main() -> None:
@@ -95,15 +112,17 @@ async def main() -> None:
             os.environ[f"XDG_{name}_HOME"] = f"{home}/{name.lower()}"
         os.environ["OPENAI_API_KEY"] = "sk-benchmark"
         os.environ["OPENAI_BASE_URL"] = server.openai_base_url
+        count_frames()
         await one_run(200, server)  # warm-up: imports, encodings
         per_token: dict[int, float] = {}
         for size in args.sizes:
             results = [await one_run(size, server) for _ in range(args.runs)]
             seconds = statistics.median(r[0] for r in results)
             pieces = results[0][1]
+            frames = statistics.median(r[2] for r in results)
             per_token[size] = seconds / pieces * 1e6
-            print(f"{size:>6} tokens ({pieces} SSE events): {seconds:.2f} s, {per_token[size]:.0f} µs/token "
-                  f"(median of {args.runs})")
+            print(f"{size:>6} tokens ({pieces} SSE events): {seconds:.2f} s, {per_token[size]:.0f} µs/token, "
+                  f"{frames:.0f} frames painted while streaming ({frames / seconds:.0f}/s) (median of {args.runs})")
         low, high = min(args.sizes), max(args.sizes)
         print(f"per-token ratio {high}/{low}: {per_token[high] / per_token[low]:.2f} (target ≤ 1.5)")
     server.close()
