@@ -84,7 +84,8 @@ class ChatScreen(Screen[None]):
 
     def _watch_model_load(self) -> None:
         """Show a local model's load in the status line: loading, then ready (with its time) or why it failed."""
-        if self.target is None:
+        if self.target is None or self.service.settings.provider(self.target.provider).kind != "llamacpp":
+            self._model_watch.pause()  # nothing loads: set_target resumes it for a local model
             return
         state = self.service.provider_loading(self.target.provider)
         if state is None:
@@ -106,6 +107,8 @@ class ChatScreen(Screen[None]):
         self.target = target
         self.status.provider = target.provider if target else ""
         self.status.model = target.model if target else ""
+        if target is not None and hasattr(self, "_model_watch"):
+            self._model_watch.resume()
         if self.is_mounted:
             self.call_after_refresh(self.refresh_gauge)
 
