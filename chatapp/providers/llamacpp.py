@@ -51,6 +51,10 @@ class LlamaCppStatus:
     embedded: bool
 
 
+# Small local models fall into loops without a repetition penalty (seen with the packaged Gemma 270M).
+LOCAL_SAMPLING = {"repeat_penalty": 1.15, "repeat_last_n": 128, "top_k": 40, "top_p": 0.95}
+
+
 def unavailable_reason(spec: ProviderSpec) -> str | None:
     """Why this spec cannot work, found cheaply (no import, no load); None when it may well work."""
     if find_spec("xllamacpp") is None:
@@ -164,7 +168,7 @@ class LlamaCppProvider:
 
             if self._delegate is not None:
                 await self._delegate.aclose()
-            self._delegate = OpenAIProvider(self._spec, self.server.api_key, url)
+            self._delegate = OpenAIProvider(self._spec, self.server.api_key, url, extra_body=LOCAL_SAMPLING)
             self._delegate_url = url
         return self._delegate
 

@@ -29,9 +29,11 @@ class OpenAIProvider(SdkAdapter["openai.AsyncOpenAI"]):
 
     kind = "openai"
 
-    def __init__(self, spec: ProviderSpec, api_key: str | None, base_url: str | None = None) -> None:
+    def __init__(self, spec: ProviderSpec, api_key: str | None, base_url: str | None = None, *,
+                 extra_body: dict[str, Any] | None = None) -> None:
         super().__init__(spec, api_key, base_url)
         self._usage_supported = True
+        self._extra_body = extra_body or {}  # server-specific fields, e.g. llama.cpp's sampling options
 
     def _get_client(self) -> openai.AsyncOpenAI:
         if self._client is None:
@@ -59,6 +61,8 @@ class OpenAIProvider(SdkAdapter["openai.AsyncOpenAI"]):
             params["max_completion_tokens" if self._base_url is None else "max_tokens"] = request.max_tokens
         if request.temperature is not None:
             params["temperature"] = request.temperature
+        if self._extra_body:
+            params["extra_body"] = self._extra_body
         return params
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:

@@ -159,3 +159,14 @@ async def test_cancel_midway_closes_the_stream(fake_server, kind):
     with pytest.raises(asyncio.CancelledError):
         await task
     await provider.aclose()
+
+
+async def test_openai_adapter_sends_server_specific_extra_fields(fake_server):
+    """The local-model provider relies on this to send llama.cpp's sampling options."""
+    from chatapp.providers.llamacpp import LOCAL_SAMPLING
+
+    spec = ProviderSpec(name="local", kind="openai", model="m", timeout=5.0)
+    provider = OpenAIProvider(spec, "k", fake_server.openai_base_url, extra_body=LOCAL_SAMPLING)
+    await collect(provider)
+    body = fake_server.requests[-1].body
+    assert body["repeat_penalty"] == LOCAL_SAMPLING["repeat_penalty"] and body["top_k"] == 40
