@@ -98,3 +98,20 @@ model = "gpt-4"
         await pilot.press("ctrl+b")
         await pilot.pause(0.1)
         assert screen.conversation_id is None
+
+
+async def test_a_one_megabyte_paste_loses_nothing_and_sends_nothing(service, fake_server):
+    from textual import events
+
+    big = ("All work and no play makes Jack a dull boy. " * 20 + "\n") * 1200  # ~1 MB
+    async with ChatApp(service, service.target_for(None)).run_test() as pilot:
+        prompt = pilot.app.screen.query_one(PromptInput)
+        prompt.focus()
+        pilot.app.post_message(events.Paste(big))  # as a terminal delivers it: to the app, then the focus
+        await wait_for(lambda: len(prompt.text) == len(big), pilot, timeout=30)
+        await pilot.press("enter")
+        await wait_for(lambda: isinstance(pilot.app.screen, ChoiceScreen), pilot, timeout=30)
+        assert fake_server.requests == []
+        await pilot.press("escape")
+        await wait_for(lambda: not isinstance(pilot.app.screen, ChoiceScreen), pilot)
+        assert pilot.app.screen.query_one(PromptInput).text == big  # given back, nothing lost
