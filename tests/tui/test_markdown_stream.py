@@ -405,3 +405,22 @@ async def test_append_after_finish_is_an_error() -> None:
         with pytest.raises(RuntimeError):
             widget.append(" more")
         assert widget.finished and rendered_text(widget)[0] == "hello"
+
+
+def test_shared_parser_renders_like_rich_markdown():
+    """The shared-parser shortcut must fill in exactly the fields Rich's own constructor sets."""
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    from chatapp.tui.widgets import markdown_stream
+
+    assert markdown_stream._rich_fields_match()
+    text = ("# Title\n\nSome **bold**, `code` and a [link](https://example.com).\n\n- a\n- b\n\n"
+            "| k | v |\n|---|---|\n| 1 | 2 |\n")
+    console = Console(width=60, record=True, color_system=None)
+    ours = markdown_stream._markdown(text, "monokai")
+    assert set(vars(ours)) == set(vars(Markdown(text)))
+    console.print(ours)
+    mine = console.export_text()
+    console.print(Markdown(text))
+    assert console.export_text() == mine
