@@ -12,3 +12,13 @@ def clean_env(tmp_path: Path) -> dict[str, str]:
     env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_DATA_HOME=str(tmp_path / "data"),
                XDG_CACHE_HOME=str(tmp_path / "cache"))
     return env
+
+
+def provider_config(paths, base_url: str, *, name: str = "p", model: str = "gpt-4o-mini", extra: str = "",
+                    before: str = "") -> None:
+    """Write a config.toml with one OpenAI-protocol provider at `base_url` (the scripted server)."""
+    paths.config_dir.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text(
+        f'{before}\n[providers.{name}]\nkind = "openai"\nbase_url = "{base_url}"\napi_key = "k"\n'
+        f'model = "{model}"\n{extra}\n'
+    )

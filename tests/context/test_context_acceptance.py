@@ -1,6 +1,7 @@
 """Issue acceptance: forty `chatapp ask --continue` turns of ~150-token replies against a 2,000-token window."""
 
 import pytest
+from envs import provider_config
 from fakeserver import Reply
 
 from chatapp.cli import main
@@ -22,16 +23,8 @@ def answer(request):
 
 @pytest.fixture
 def configured(isolated_env, fake_server, monkeypatch):
-    isolated_env.config_dir.mkdir(parents=True)
-    isolated_env.config_file.write_text(f"""
-default_provider = "small"
-[providers.small]
-kind = "openai"
-base_url = "{fake_server.openai_base_url}"
-api_key = "k"
-model = "gpt-4"
-context_window = {WINDOW}
-""")
+    provider_config(isolated_env, fake_server.openai_base_url, name="small", model="gpt-4",
+                    extra=f"context_window = {WINDOW}", before='default_provider = "small"')
     fake_server.default = Reply(answer, chunks=5)
     return isolated_env
 

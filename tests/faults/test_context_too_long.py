@@ -1,5 +1,6 @@
 """A provider's context-too-long answer: summarize older turns, then try exactly once more."""
 
+from envs import provider_config
 from fakeserver import Error, Reply
 
 from chatapp.config import load_settings
@@ -13,14 +14,7 @@ def is_summary(request):
 
 
 async def test_context_too_long_compresses_and_retries_once(isolated_env, fake_server):
-    isolated_env.config_dir.mkdir(parents=True)
-    isolated_env.config_file.write_text(f"""
-[providers.p]
-kind = "openai"
-base_url = "{fake_server.openai_base_url}"
-api_key = "k"
-model = "gpt-4o-mini"
-""")
+    provider_config(isolated_env, fake_server.openai_base_url)
     fake_server.default = Reply(lambda r: "SUMMARY of the early turns" if is_summary(r) else "an answer")
     service = ChatService.open(load_settings())
     try:
@@ -46,14 +40,7 @@ model = "gpt-4o-mini"
 
 
 async def test_context_too_long_twice_fails_clearly(isolated_env, fake_server):
-    isolated_env.config_dir.mkdir(parents=True)
-    isolated_env.config_file.write_text(f"""
-[providers.p]
-kind = "openai"
-base_url = "{fake_server.openai_base_url}"
-api_key = "k"
-model = "gpt-4o-mini"
-""")
+    provider_config(isolated_env, fake_server.openai_base_url)
     service = ChatService.open(load_settings())
     try:
         fake_server.script(Error(400, message="prompt is too long", code="context_length_exceeded"), repeat=3)

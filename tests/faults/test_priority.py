@@ -3,6 +3,7 @@
 import asyncio
 import time
 
+from envs import provider_config
 from fakeserver import Reply
 
 from chatapp.config import load_settings
@@ -16,15 +17,7 @@ def is_title(request):
 
 
 async def test_a_turn_preempts_a_running_title_job_on_a_single_slot(isolated_env, fake_server):
-    isolated_env.config_dir.mkdir(parents=True)
-    isolated_env.config_file.write_text(f"""
-[providers.one]
-kind = "openai"
-base_url = "{fake_server.openai_base_url}"
-api_key = "k"
-model = "gpt-4o-mini"
-max_concurrency = 1
-""")
+    provider_config(isolated_env, fake_server.openai_base_url, name="one", extra="max_concurrency = 1")
     fake_server.default = Reply("A Slow Title " * 50, chunks=50, delay=0.1)  # what title requests get
     fake_server.script(Reply("quick answer"))
     service = ChatService.open(load_settings())

@@ -1,6 +1,7 @@
 """Context in the TUI: the window gauge, a message too long for the window, and compress-now."""
 
 import pytest
+from envs import provider_config
 from fakeserver import Reply
 from tui_helpers import send_prompt, wait_for
 
@@ -16,15 +17,8 @@ from chatapp.tui.widgets.status import StatusLine
 
 @pytest.fixture
 def service(isolated_env, fake_server):
-    isolated_env.config_dir.mkdir(parents=True)
-    isolated_env.config_file.write_text(f"""
-[providers.small]
-kind = "openai"
-base_url = "{fake_server.openai_base_url}"
-api_key = "k"
-model = "gpt-4"
-context_window = 2000
-""")
+    provider_config(isolated_env, fake_server.openai_base_url, name="small", model="gpt-4",
+                    extra="context_window = 2000")
     fake_server.default = Reply(
         lambda r: "SUMMARY-TEXT of the early turns" if r.prompt.startswith(SUMMARY_PROMPT[:40]) else "answer " * 60
     )
@@ -79,16 +73,8 @@ async def test_compress_now_shows_a_summary_marker_and_keeps_originals(service, 
 
 
 async def test_bindings_are_remapped_from_the_config(isolated_env, fake_server):
-    isolated_env.config_dir.mkdir(parents=True, exist_ok=True)
-    isolated_env.config_file.write_text(f"""
-[keys]
-new_conversation = "ctrl+b"
-[providers.small]
-kind = "openai"
-base_url = "{fake_server.openai_base_url}"
-api_key = "k"
-model = "gpt-4"
-""")
+    provider_config(isolated_env, fake_server.openai_base_url, name="small", model="gpt-4",
+                    before='[keys]\nnew_conversation = "ctrl+b"')
     service = ChatService.open(load_settings())
     async with ChatApp(service, service.target_for(None)).run_test() as pilot:
         screen = pilot.app.screen
