@@ -10,7 +10,7 @@ when a request is built:
   usage figures providers return, so Claude and local models, whose tokenizers are not public, converge
   on their real counts.
 
-A count is *exact* when the basis is the model's own encoding (models.py says which); then no ratio is
+A count is *exact* when the basis is the model's own encoding (model_facts.py says which); then no ratio is
 applied and usage reports do not move it.
 """
 
@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from chatapp import models
+from chatapp import model_facts
 from chatapp.context.encodings import EncodingResolver
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ def prior_ratio(model: str) -> float:
     """Starting ratio before any usage report: Claude's tokenizer yields more tokens than cl100k."""
     if "claude" in model:
         return 1.2
-    if models.lookup(model).encoding is not None:
+    if model_facts.lookup(model).encoding is not None:
         return 1.0  # an OpenAI model counted with cl100k while o200k loads: o200k is the leaner one
     return 1.1
 
@@ -157,7 +157,7 @@ class TokenCounter:
         """The encodings worth loading for these models: the proxy first (offline, fast), then natives."""
         wanted = [PROXY_ENCODING]
         for model in model_names:
-            native = models.lookup(model).encoding
+            native = model_facts.lookup(model).encoding
             if native and native not in wanted:
                 wanted.append(native)
         return wanted
@@ -171,7 +171,7 @@ class TokenCounter:
 
     def basis_for(self, model: str) -> str:
         """The best basis available now: the model's own encoding, else the proxy, else the estimate."""
-        native = models.lookup(model).encoding
+        native = model_facts.lookup(model).encoding
         if native is not None and self.resolver.get(native) is not None:
             return native
         if self.resolver.get(PROXY_ENCODING) is not None:
@@ -180,7 +180,7 @@ class TokenCounter:
 
     @staticmethod
     def is_exact(model: str, basis: str) -> bool:
-        return basis == models.lookup(model).encoding
+        return basis == model_facts.lookup(model).encoding
 
     # -- counting ----------------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ from chatapp.context.records import HistoryMessage, Summary
 from chatapp.context.tokens import TokenCount, TokenCounter
 from chatapp.context.truncate import Keep, truncate_to_tokens
 from chatapp.domain import ChatMessage, ChatRequest, Role
-from chatapp.models import ModelLimits, limits
+from chatapp.model_facts import ModelLimits, limits
 
 REPLY_SHARE = 0.25
 APPROXIMATE_MARGIN = 0.05

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chatapp import models
+from chatapp import model_facts
 from chatapp.config import ProviderSpec
 from chatapp.domain import ErrorKind, Usage
 from chatapp.engine.leases import SchedulerSnapshot
@@ -27,7 +27,7 @@ def request_cost(model: str, usage: Usage, spec: ProviderSpec | None = None) -> 
     """USD for one request: the provider's configured prices win over the model table; None if unknown."""
     if spec is not None and spec.price_input is not None and spec.price_output is not None:
         return (usage.input_tokens * spec.price_input + usage.output_tokens * spec.price_output) / 1_000_000
-    return models.cost(model, usage.input_tokens, usage.output_tokens)
+    return model_facts.cost(model, usage.input_tokens, usage.output_tokens)
 
 
 class LiveView(Protocol):

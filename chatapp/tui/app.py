@@ -65,7 +65,7 @@ def run(settings: Settings, provider: str | None = None, model: str | None = Non
     try:
         target = service.target_for(None, provider, model) if (provider or settings.default_provider) else None
     except ConfigError:
-        service.store.close()
+        service.close()
         raise
     ChatApp(service, target).run()
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatapp.models import UNKNOWN_MODEL, limits, lookup
+from chatapp.model_facts import UNKNOWN_MODEL, limits, lookup
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from fakeserver import Reply
 from chatapp.config import load_settings
 from chatapp.domain import MessageStatus, TurnFinished, TurnStarted
 from chatapp.service import ChatService
-from chatapp.titles import TITLE_PROMPT, clean_title
+from chatapp.service.titles import TITLE_PROMPT, clean_title
 
 
 def is_title(request):

@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Static
 from chatapp.config import load_settings
 from chatapp.domain import MessageStatus, TurnFinished
 from chatapp.service import ChatService
-from chatapp.stats_table import HEADERS
+from chatapp.service.stats_table import HEADERS
 from chatapp.tui.screens import stats
 from chatapp.tui.screens.stats import StatsScreen
 

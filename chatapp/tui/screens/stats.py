@@ -70,7 +70,7 @@ class StatsScreen(ModalScreen[None]):
         return self.query_one("#stats-table", DataTable)
 
     def on_mount(self) -> None:
-        from chatapp.stats_table import HEADERS  # loads the engine package: kept off the first paint
+        from chatapp.service.stats_table import HEADERS  # loads the engine package: kept off the first paint
 
         for header in HEADERS:
             self.table.add_column(Text(header), key=header)
@@ -83,7 +83,7 @@ class StatsScreen(ModalScreen[None]):
 
         On the event loop, not in a thread: the engine's counters are mutated there, and a snapshot is
         a read of a few in-memory deques plus one key from the store."""
-        from chatapp.stats_table import HEADERS, rows
+        from chatapp.service.stats_table import HEADERS, rows
 
         snapshot = self.service.stats()
         table = self.table

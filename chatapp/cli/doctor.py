@@ -6,16 +6,17 @@ Remote providers are asked only with `--check` (it is a real, if tiny, request).
 
 from __future__ import annotations
 
-import time
+import argparse
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from chatapp.cli.common import EXIT_FAILED, EXIT_OK
 from chatapp.config import Settings
-from chatapp.domain import ChatMessage, ChatRequest, Finish, ProviderError, Role, TextDelta, Usage
-from chatapp.service import ChatService
+from chatapp.domain import ProviderError
 from chatapp.textsafe import visible
 
-_CHECK_PROMPT = "The sea is"
-_CHECK_TOKENS = 16
+if TYPE_CHECKING:
+    from chatapp.service import ChatService
 
 
 def _size(n: int | None) -> str:
@@ -73,29 +74,28 @@ async def check(service: ChatService, out: Callable[[str], None]) -> int:
 
 
 async def _check_one(service: ChatService, name: str) -> str:
-    spec = service.settings.provider(name)
-    provider = service.pool.get(name)
-    load = ""
-    if spec.kind == "llamacpp":
-        service.pool.start(name)
-        started = time.perf_counter()
-        await service.pool.wait_ready(name)
-        load = f"model loaded in {time.perf_counter() - started:.1f} s, "
-    request = ChatRequest(model=spec.model, messages=(ChatMessage(Role.USER, _CHECK_PROMPT),),
-                          max_tokens=_CHECK_TOKENS)
-    sent = time.perf_counter()
-    first: float | None = None
-    output = 0
-    async for event in provider.stream(request):
-        if isinstance(event, TextDelta) and first is None:
-            first = time.perf_counter()
-        elif isinstance(event, Usage):
-            output = event.output_tokens
-        elif isinstance(event, Finish):
-            break
-    end = time.perf_counter()
-    ttft = f"first token {((first or end) - sent) * 1000:.0f} ms"
-    rate = ""
-    if first is not None and output > 1 and end > first:
-        rate = f", {(output - 1) / (end - first):.0f} tokens/s"
-    return f"ok: {load}{ttft}{rate} ({output} tokens)"
+    result = await service.probe(name)
+    load = "" if result.load_seconds is None else f"model loaded in {result.load_seconds:.1f} s, "
+    rate = "" if result.tokens_per_second is None else f", {result.tokens_per_second:.0f} tokens/s"
+    return f"ok: {load}first token {result.first_token_seconds * 1000:.0f} ms{rate} ({result.output_tokens} tokens)"
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    doctor = commands.add_parser("doctor", help="show paths, providers and local models; --check asks each one")
+    doctor.add_argument("--check", action="store_true",
+                        help="send a tiny request to every available provider (loads local models)")
+    doctor.set_defaults(run=run, is_async=True)
+
+
+async def run(settings: Settings, args: argparse.Namespace) -> int:
+    from chatapp.service import ChatService
+
+    service = ChatService.open(settings)
+    try:
+        report(service, print)
+        if not args.check:
+            return EXIT_OK
+        print("check:")
+        return EXIT_OK if await check(service, print) == 0 else EXIT_FAILED
+    finally:
+        await service.aclose()

@@ -31,11 +31,12 @@ from chatapp.providers.registry import Availability, ProviderPool
 from chatapp.store.conversations import Store
 
 if TYPE_CHECKING:
-    from chatapp.context_keeper import ContextKeeper, Gauge
     from chatapp.engine import EngineStats, RequestEngine, StatsSnapshot
+    from chatapp.service.context_keeper import ContextKeeper, Gauge
+    from chatapp.service.probe import ProbeResult
+    from chatapp.service.titles import TitleMaker
     from chatapp.store.context_records import SummaryRow
     from chatapp.templates import ArmStats, Assignment, RenderedPrompt, TemplateLibrary
-    from chatapp.titles import TitleMaker
 
 _STATS_KEY = "engine_stats"
 
@@ -65,15 +66,20 @@ class ChatService:
 
     @cached_property
     def context(self) -> ContextKeeper:
-        from chatapp.context_keeper import ContextKeeper
+        from chatapp.service.context_keeper import ContextKeeper
 
         return ContextKeeper(self.settings, self.store, self.engine)
 
     @cached_property
     def titles(self) -> TitleMaker:
-        from chatapp.titles import TitleMaker
+        from chatapp.service.titles import TitleMaker
 
         return TitleMaker(self.settings, self.store, self.engine)
+
+    def close(self) -> None:
+        """Close a service that ran no turn (`ls`, `stats`, `templates`): only the store is open."""
+        self._closed = True
+        self.store.close()
 
     async def aclose(self) -> None:
         if self._closed:
@@ -180,6 +186,15 @@ class ChatService:
         """Begin loading a local model in the background (call it after the first paint)."""
         self.pool.start(name)
 
+    def provider_availability(self, name: str) -> Availability:
+        return self.pool.availability(name)
+
+    async def probe(self, name: str) -> ProbeResult:
+        """A tiny timed request to one provider (loads a local model first); raises ProviderError."""
+        from chatapp.service.probe import probe
+
+        return await probe(self.pool, self.settings.provider(name))
+
     def provider_loading(self, name: str) -> tuple[str, str | None] | None:
         return self.pool.loading_state(name)
 
@@ -202,6 +217,12 @@ class ChatService:
 
     def messages(self, conversation_id: str) -> list[Message]:
         return self.store.messages(conversation_id)
+
+    def conversation_of_message(self, message_id: str) -> str:
+        message = self.store.get_message(message_id)
+        if message is None:
+            raise KeyError(message_id)
+        return message.conversation_id
 
     @staticmethod
     def new_conversation_id() -> str:
@@ -262,7 +283,7 @@ class ChatService:
         spec = self.settings.provider(target.provider).with_model(target.model)
         system = self.system_prompt(conversation_id)
         from chatapp.context import MessageTooLarge
-        from chatapp.turn import Turn
+        from chatapp.service.turn import Turn
 
         try:
             built = await self.context.build_async(conversation_id, spec, system)

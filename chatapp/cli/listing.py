@@ -1,0 +1,46 @@
+"""`chatapp ls`: the saved conversations, newest first."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from chatapp.cli.common import EXIT_OK
+from chatapp.config import Settings
+from chatapp.textsafe import visible
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ls = commands.add_parser("ls", help="list saved conversations")
+    ls.add_argument("--json", action="store_true", help="print a JSON array")
+    ls.add_argument("-n", "--limit", type=int, default=None, help="at most N conversations")
+    ls.set_defaults(run=run)
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    from chatapp.service import ChatService
+
+    service = ChatService.open(settings)
+    try:
+        items = service.conversations(limit=args.limit)
+    finally:
+        service.close()
+    if args.json:
+        print(json.dumps([
+            {"id": c.id, "title": c.title, "updated": _iso(c.updated), "created": _iso(c.created),
+             "messages": c.message_count, "provider": c.provider, "model": c.model}
+            for c in items
+        ], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not items:
+        print("no conversations yet: start one with `chatapp` or `chatapp ask \"...\"`")
+        return EXIT_OK
+    for c in items:
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(c.updated))
+        print(f"{c.id}  {stamp}  {c.message_count:>4} msgs  {visible(c.display_title)}")
+    return EXIT_OK
+
+
+def _iso(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))

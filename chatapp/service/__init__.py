@@ -1,0 +1,6 @@
+"""The service tier: `ChatService` is the one door for the CLI and the TUI (DESIGN.md)."""
+
+from chatapp.domain import Target
+from chatapp.service.chat_service import ChatService
+
+__all__ = ["ChatService", "Target"]
