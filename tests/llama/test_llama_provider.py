@@ -232,7 +232,7 @@ async def test_missing_runtime_in_the_helper_is_unavailable(llama: LlamaFixture,
     (shadow / "xllamacpp.py").write_text("raise ImportError('simulated: no wheel for this platform')\n")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(shadow), os.environ.get("PYTHONPATH")])))
     error = await _unavailable(LlamaCppProvider(_spec(llama.model_path)))
-    assert "xllamacpp is not installed" in str(error) and "chatapp[local]" in str(error)
+    assert "xllamacpp is not installed" in str(error) and "pip install xllamacpp" in str(error)
 
 
 def test_helper_answers_with_an_error_line_when_the_runtime_is_missing(monkeypatch: pytest.MonkeyPatch):

