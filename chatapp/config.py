@@ -61,6 +61,17 @@ class Paths:
         )
 
 
+def is_loopback(url: str | None) -> bool:
+    """A server on this machine (a local model, Ollama, llama.cpp): it may take no key, and proxies must not
+    see its traffic."""
+    if not url:
+        return False
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 @dataclass(frozen=True)
 class ProviderSpec:
     """One configured provider. The API key itself is resolved only when a client is built."""
@@ -97,8 +108,13 @@ class ProviderSpec:
 
     @property
     def needs_key(self) -> bool:
-        """Local OpenAI-compatible servers (Ollama, llama.cpp) usually take no key."""
-        return self.kind == "anthropic" or (self.kind == "openai" and self.base_url is None)
+        """Keyless is for servers on this machine (Ollama, llama.cpp, LM Studio), or `api_key = ""` said on
+        purpose; a remote server without its key is unavailable, never sent a placeholder."""
+        if self.api_key is not None:
+            return False
+        if self.kind == "anthropic":
+            return True
+        return self.kind == "openai" and not is_loopback(self.base_url)
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 import sys
 from typing import TYPE_CHECKING, TextIO
 
-from chatapp.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, error
+from chatapp.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, error, resolve_conversation
 from chatapp.config import NO_PROVIDER_ADVICE, Settings
 from chatapp.domain import (
     MessageStatus,
@@ -40,30 +42,68 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     ask.set_defaults(run=run, is_async=True)
 
 
-def _read_prompt(words: list[str], stdin: TextIO, *, optional: bool = False) -> str:
-    if words:
-        return " ".join(words)
-    if stdin.isatty():
-        if optional:
-            return ""
-        raise UsageError("ask: give a prompt, or pipe one on stdin")
-    text = stdin.read()
-    if not text.strip() and not optional:
+def piped_input(stdin: TextIO) -> str | None:
+    """What is piped or redirected into stdin; None for a terminal, /dev/null or no stdin at all."""
+    try:
+        if stdin.isatty():
+            return None
+        mode = os.fstat(stdin.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not (stat.S_ISFIFO(mode) or stat.S_ISREG(mode) or stat.S_ISSOCK(mode)):
+        return None
+    return stdin.read()
+
+
+def compose_prompt(words: list[str], piped: str | None, *, optional: bool = False) -> str:
+    """The argument, a blank line, then the piped text (as llm and aichat do); either alone is the prompt."""
+    argument = " ".join(words)
+    if piped is not None and piped.strip():
+        prompt = f"{argument}\n\n{piped}" if argument.strip() else piped
+    else:
+        prompt = argument
+    if not prompt.strip() and not optional:
+        if not words and piped is None:
+            raise UsageError("ask: give a prompt, or pipe one on stdin")
         raise UsageError("ask: the prompt is empty")
-    return text
+    return prompt
 
 
-def _apply_template(service: ChatService, args: argparse.Namespace, conversation_id: str | None, prompt: str,
-                    provider: str | None, model: str | None) -> tuple[str, str]:
+def _template_variables(service: ChatService, ref: str, var_args: list[str],
+                        piped: str | None) -> tuple[dict[str, str], bool]:
+    """The `--var` values, with piped input in the variable `KEY=-` names, else in the one the template
+    declares (`stdin = "text"`); True when the piped text went into a variable."""
+    from chatapp.templates import parse_var_args
+
+    variables = parse_var_args(var_args)
+    dashed = [key for key, value in variables.items() if value == "-"]
+    if len(dashed) > 1:
+        raise UsageError(f"--var: only one variable can take stdin (got {', '.join(dashed)})")
+    if dashed:
+        if piped is None:
+            raise UsageError(f"--var {dashed[0]}=-: nothing is piped on stdin")
+        variables[dashed[0]] = piped
+        return variables, True
+    declared = service.template_stdin_variable(ref)
+    if declared and declared not in variables and piped is not None and piped.strip():
+        variables[declared] = piped
+        return variables, True
+    return variables, False
+
+
+def _apply_template(service: ChatService, args: argparse.Namespace, conversation_id: str | None,
+                    piped: str | None, provider: str | None, model: str | None) -> tuple[str, str]:
     """Validate and render the template before anything is stored or sent; returns (conversation, prompt)."""
     from chatapp.domain import Role
-    from chatapp.templates import TemplateError, parse_var_args
+    from chatapp.templates import TemplateError
 
     target_id = conversation_id or service.new_conversation_id()
     try:
-        rendered, assignment = service.render_template(args.template, parse_var_args(args.var), target_id)
+        variables, consumed = _template_variables(service, args.template, args.var, piped)
+        rendered, assignment = service.render_template(args.template, variables, target_id)
     except TemplateError as exc:
         raise UsageError(f"template: {exc}") from None
+    prompt = compose_prompt(args.prompt, None if consumed else piped, optional=True)
     if rendered.role is Role.SYSTEM and not prompt.strip():
         raise UsageError(f"ask: template {rendered.name!r} sets the system prompt: give a prompt too")
     if conversation_id is None:
@@ -77,7 +117,8 @@ def _apply_template(service: ChatService, args: argparse.Namespace, conversation
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     from chatapp.service import ChatService
 
-    prompt = _read_prompt(args.prompt, sys.stdin, optional=bool(args.template))
+    piped = piped_input(sys.stdin)
+    prompt = compose_prompt(args.prompt, piped, optional=bool(args.template))
     provider = args.ask_provider or args.provider
     if provider is None and settings.default_provider is None:
         raise UsageError(NO_PROVIDER_ADVICE)
@@ -89,16 +130,13 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             latest = service.latest_conversation()
             conversation_id = latest.id if latest else None
         elif args.conversation:
-            found = service.conversation(args.conversation)
-            if found is None:
-                raise UsageError(f"ask: no conversation matches {args.conversation!r} (see `chatapp ls`)")
-            conversation_id = found.id
+            conversation_id = resolve_conversation(service, args.conversation, "ask").id
         model = args.ask_model or args.model
         state = service.provider_availability(service.target_for(conversation_id, provider).provider)
         if not state.available:
             raise UsageError(f"provider {state.name!r} is unavailable: {state.reason}")
         if args.template:
-            conversation_id, prompt = _apply_template(service, args, conversation_id, prompt, provider, model)
+            conversation_id, prompt = _apply_template(service, args, conversation_id, piped, provider, model)
         code = await _stream_turn(service, conversation_id, prompt, provider, model, raw=args.raw,
                                   truncate=args.truncate)
         await service.finish_background()

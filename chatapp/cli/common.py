@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import sys
+import time
+from typing import TYPE_CHECKING
 
 from chatapp.textsafe import visible
 
+if TYPE_CHECKING:
+    from chatapp.domain import Conversation
+    from chatapp.service import ChatService
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as `cat` exits when its reader goes away
 
 
 class UsageError(Exception):
@@ -15,3 +22,19 @@ class UsageError(Exception):
 
 def error(message: str) -> None:
     print(f"chatapp: {visible(message)}", file=sys.stderr)
+
+
+def resolve_conversation(service: ChatService, ref: str, command: str) -> Conversation:
+    """The conversation an id or unique prefix names; a UsageError that lists the candidates otherwise."""
+    shown = 6
+    matches = service.conversations_matching(ref, limit=shown + 1)
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise UsageError(f"{command}: no conversation matches {ref!r} (see `chatapp ls`)")
+    count = str(len(matches)) if len(matches) <= shown else f"more than {shown}"
+    lines = [f"{command}: {ref!r} is ambiguous: {count} conversation ids start with it; type more of one:"]
+    for c in matches[:shown]:
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(c.updated))
+        lines.append(f"  {c.id}  {stamp}  {visible(c.display_title)}")
+    raise UsageError("\n".join(lines))

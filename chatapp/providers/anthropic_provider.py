@@ -9,9 +9,10 @@ import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from chatapp.config import is_loopback
 from chatapp.domain import ChatRequest, ErrorKind, Finish, ProviderError, StreamEvent, TextDelta, Usage
 from chatapp.model_facts import lookup
-from chatapp.providers.errors import classify, is_loopback
+from chatapp.providers.errors import classify
 from chatapp.providers.sdk_adapter import SdkAdapter
 from chatapp.providers.sse import sse_events
 

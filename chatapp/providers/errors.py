@@ -39,16 +39,6 @@ _TRANSPORT_NAMES = (
 )
 
 
-def is_loopback(url: str | None) -> bool:
-    """A server on this machine (a local model, Ollama, llama.cpp): proxies must not see its traffic."""
-    if not url:
-        return False
-    from urllib.parse import urlsplit
-
-    host = (urlsplit(url).hostname or "").lower()
-    return host in ("localhost", "::1") or host.startswith("127.")
-
-
 def parse_retry_after(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
     """Seconds to wait from `retry-after-ms` or `retry-after` (seconds or an HTTP date)."""
     if not headers:

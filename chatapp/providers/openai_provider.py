@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from chatapp.config import ProviderSpec
+from chatapp.config import ProviderSpec, is_loopback
 from chatapp.domain import ChatRequest, ErrorKind, Finish, ProviderError, StreamEvent, TextDelta, Usage
-from chatapp.providers.errors import classify, is_loopback
+from chatapp.providers.errors import classify
 from chatapp.providers.sdk_adapter import SdkAdapter
 from chatapp.providers.sse import sse_events
 

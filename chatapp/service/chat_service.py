@@ -212,6 +212,13 @@ class ChatService:
     def conversation(self, id_or_prefix: str) -> Conversation | None:
         return self.store.find_conversation(id_or_prefix)
 
+    def conversations_matching(self, id_or_prefix: str, limit: int = 10) -> list[Conversation]:
+        """The conversation with this id, else those whose id starts with it (newest first)."""
+        exact = self.store.get_conversation(id_or_prefix)
+        if exact is not None:
+            return [exact]
+        return self.store.conversations_with_prefix(id_or_prefix, limit) if id_or_prefix else []
+
     def latest_conversation(self) -> Conversation | None:
         return self.store.latest_conversation()
 
@@ -252,6 +259,10 @@ class ChatService:
         """Pick the version (pinned, A/B or latest) and render it; raises TemplateError before any request."""
         template, assignment = self.templates.resolve_for(ref, conversation_id)
         return self.templates.render(template, variables), assignment
+
+    def template_stdin_variable(self, ref: str) -> str | None:
+        """The variable a template fills from piped input (`stdin = "text"` in its file), if it names one."""
+        return self.templates.get(ref).stdin
 
     def apply_template(self, conversation_id: str, prompt: RenderedPrompt, assignment: Assignment) -> None:
         """Record the template on the conversation. A system-role template becomes its system prompt (a

@@ -65,6 +65,14 @@ class Store:
         ).fetchall()
         return self.get_conversation(rows[0]["id"]) if len(rows) == 1 else None
 
+    def conversations_with_prefix(self, prefix: str, limit: int) -> list[Conversation]:
+        """Conversations whose id starts with `prefix`, newest first (at most `limit`)."""
+        rows = self._conn.execute(
+            "SELECT id FROM conversations WHERE id LIKE ? ESCAPE '\\' ORDER BY updated DESC LIMIT ?",
+            (prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%", limit),
+        ).fetchall()
+        return [c for c in (self.get_conversation(row["id"]) for row in rows) if c is not None]
+
     def list_conversations(self, limit: int | None = None) -> list[Conversation]:
         sql = f"{_CONVERSATION_SELECT} GROUP BY c.id ORDER BY c.updated DESC"
         params: tuple[Any, ...] = ()

@@ -64,6 +64,7 @@ class Template:
     model: str | None = None
     temperature: float | None = None
     ab: ABSplit | None = None  # honoured on the latest version of a template
+    stdin: str | None = None  # the variable `chatapp ask` fills from piped input
     path: Path | None = None
     builtin: bool = False
 

@@ -37,7 +37,9 @@ from .render import NAME_RE, placeholders
 
 MAX_FILE_BYTES = 256 * 1024
 TEMPLATE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-TOP_KEYS = ("name", "version", "role", "description", "text", "variables", "provider", "model", "temperature", "ab")
+TOP_KEYS = (
+    "name", "version", "role", "description", "text", "variables", "provider", "model", "temperature", "ab", "stdin",
+)
 VARIABLE_KEYS = ("required", "default", "description", "choices")
 AB_KEYS = ("versions", "weights")
 
@@ -125,6 +127,9 @@ class _Parser:
             raise self.error("temperature", f"must be a number from 0 to 2 (got {temperature!r})")
         variables = self._variables(raw.get("variables", {}))
         self._check_placeholders(text, variables)
+        stdin = self._string(raw, "stdin")
+        if stdin is not None and stdin not in {v.name for v in variables}:
+            raise self.error("stdin", f"must name a declared variable (got {stdin!r})")
         return Template(
             name=name,
             version=version,
@@ -136,6 +141,7 @@ class _Parser:
             model=self._string(raw, "model"),
             temperature=float(temperature) if temperature is not None else None,
             ab=self._ab(raw["ab"]) if "ab" in raw else None,
+            stdin=stdin,
             path=self.path,
             builtin=builtin,
         )

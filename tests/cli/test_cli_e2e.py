@@ -19,7 +19,7 @@ def env(tmp_path):
     return clean_env(tmp_path)
 
 
-def run(env, *args, stdin=None, timeout=60):
+def run(env, *args, stdin="", timeout=60):
     return subprocess.run([sys.executable, "-m", "chatapp", *args], env=env, input=stdin, capture_output=True,
                           text=True, timeout=timeout)
 

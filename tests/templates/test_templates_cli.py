@@ -30,9 +30,9 @@ def env(tmp_path):
     return base
 
 
-def run(env, *args):
-    return subprocess.run([sys.executable, "-m", "chatapp", *args], env=env, capture_output=True, text=True,
-                          timeout=60)
+def run(env, *args, stdin=""):
+    return subprocess.run([sys.executable, "-m", "chatapp", *args], env=env, input=stdin, capture_output=True,
+                          text=True, timeout=60)
 
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])
