@@ -18,7 +18,8 @@ _HERE = Path(__file__).parent
 
 class ChatApp(App[None]):
     TITLE = "chatapp"
-    CSS_PATH: ClassVar[list[str | Path]] = [_HERE / "app.tcss", _HERE / "widgets" / "markdown_stream.tcss"]
+    CSS_PATH: ClassVar[list[str | Path]] = [_HERE / "app.tcss", _HERE / "widgets" / "markdown_stream.tcss",
+                                             _HERE / "widgets" / "message_view.tcss"]
     ENABLE_COMMAND_PALETTE = True
 
     def __init__(self, service: ChatService, target: Target | None, conversation_id: str | None = None) -> None:

@@ -162,7 +162,7 @@ async def test_tui_first_screen_while_the_model_loads_then_the_reply_streams(lla
             assert loop.time() < deadline
             await pilot.pause(0.1)
         view = screen.query(AssistantMessage).last()
-        assert view.body.text.strip()
+        assert view.text.strip()
     from chatapp.store.conversations import Store
 
     store = Store.open(load_settings().paths.database)

@@ -7,7 +7,6 @@ from typing import ClassVar
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer
@@ -30,6 +29,7 @@ from chatapp.domain import (
 from chatapp.service import ChatService
 from chatapp.tui.screens.choice import ChoiceScreen
 from chatapp.tui.widgets.message import AssistantMessage, NoticeMessage, SummaryMarker, UserMessage
+from chatapp.tui.widgets.message_list import MessageList
 from chatapp.tui.widgets.prompt import PromptInput
 from chatapp.tui.widgets.status import StatusLine
 
@@ -60,14 +60,14 @@ class ChatScreen(Screen[None]):
         self._current: AssistantMessage | None = None
 
     def compose(self) -> ComposeResult:
-        yield VerticalScroll(id="messages")
+        yield MessageList(id="messages")
         yield PromptInput(id="prompt")
         yield StatusLine(id="status")
         yield Footer()
 
     @property
-    def message_list(self) -> VerticalScroll:
-        return self.query_one("#messages", VerticalScroll)
+    def message_list(self) -> MessageList:
+        return self.query_one("#messages", MessageList)
 
     @property
     def status(self) -> StatusLine:

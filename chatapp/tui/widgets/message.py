@@ -4,13 +4,11 @@ or Markdown renderables, never as a markup string."""
 from __future__ import annotations
 
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import Vertical
 from textual.widgets import Collapsible, Static
 
 from chatapp.domain import MessageStatus
 from chatapp.textsafe import visible
-from chatapp.tui.widgets.markdown_stream import StreamingMarkdown
+from chatapp.tui.widgets.message_view import MessageView
 
 _STATUS_NOTES = {
     MessageStatus.CANCELLED: "stopped",
@@ -32,44 +30,27 @@ class NoticeMessage(Static):
         super().__init__(Text(visible(text)), classes="notice error" if error else "notice")
 
 
-class AssistantMessage(Vertical):
+class AssistantMessage(MessageView):
+    """A reply: label row (provider · model), the Markdown text, a note when it did not complete."""
+
     def __init__(self, content: str = "", *, label: str = "", status: MessageStatus = MessageStatus.STREAMING,
                  error: str | None = None, message_id: str | None = None) -> None:
-        super().__init__(classes="message assistant")
+        super().__init__(content, streaming=status is MessageStatus.STREAMING, label=label,
+                         classes="message assistant")
         self.message_id = message_id
-        self._label = label
-        self._initial = content
-        self._initial_status = status
-        self._initial_error = error
-        self.body = StreamingMarkdown(content, streaming=status is MessageStatus.STREAMING)
-        self._footer = Static("", classes="message-footer")
-
-    def compose(self) -> ComposeResult:
-        yield Static(Text(visible(self._label)), classes="message-label")
-        yield self.body
-        yield self._footer
-
-    def on_mount(self) -> None:
-        if self._initial_status is not MessageStatus.STREAMING:
-            self.set_status(self._initial_status, self._initial_error)
-
-    def append(self, text: str) -> None:
-        self.body.append(text)
-
-    def set_label(self, label: str) -> None:
-        self._label = label
-        self.query_one(".message-label", Static).update(Text(visible(label)))
+        if status is not MessageStatus.STREAMING:
+            self.set_status(status, error)
 
     def set_status(self, status: MessageStatus, error: str | None = None) -> None:
         if status is not MessageStatus.STREAMING:
-            self.body.finish()
+            self.finish()
         note = _STATUS_NOTES.get(status, "")
         if error:
             note = f"{note}: {error}" if note else error
-        self._footer.update(Text(visible(note)))
-        self._footer.display = bool(note)
+        self.set_note(note)
         self.set_class(status is MessageStatus.ERROR, "-error")
         self.set_class(status in (MessageStatus.CANCELLED, MessageStatus.INCOMPLETE), "-partial")
+        self.restyle()
 
 
 class SummaryMarker(Collapsible):

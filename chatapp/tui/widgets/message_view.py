@@ -1,0 +1,443 @@
+"""One reply as one widget that draws its own lines: a label row, finished blocks, a live tail, a note.
+
+Why not a widget per block (the previous design): Textual lays out and composites every widget each
+frame, and a ``Static`` holding a Rich renderable renders it as soon as it is laid out, visible or not.
+Here a finished block is kept as text with a row count estimated without Rich (`block_rows`), and is
+rendered by Rich only when a row of it is drawn or when the message list (`MessageList.settle`)
+finds it touching the viewport before the frame is laid out. A long history message is not even cut
+into blocks until it nears the viewport: until then its height is a rough count of its lines.
+
+Textual's Line API: `render_line(y)` returns row ``y`` of the content; the message list decides which
+rows are drawn. Rows carry their (column, row) offsets, so mouse selection works; `get_selection`
+returns the selected text (the whole raw reply for select-all, without rendering anything).
+
+Safety is the renderer's (`markdown_stream.render_block`): control characters made visible, no markup.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass
+from time import monotonic
+from typing import ClassVar
+
+from rich.text import Text
+from textual.geometry import Region, Size
+from textual.selection import Selection
+from textual.strip import Strip
+from textual.theme import Theme
+from textual.timer import Timer
+from textual.widget import Widget
+
+from chatapp.textsafe import visible
+from chatapp.tui.widgets.block_rows import estimate_rows, wrapped_rows
+from chatapp.tui.widgets.markdown_blocks import Block, BlockSplitter
+from chatapp.tui.widgets.markdown_stream import DARK_CODE_THEME, LIGHT_CODE_THEME, render_block
+
+__all__ = ["CodeBlock", "MessageView"]
+
+
+@dataclass(frozen=True, slots=True)
+class CodeBlock:
+    """A fenced code block of a message, as the model sent it (for copy actions)."""
+
+    language: str
+    code: str
+
+
+@dataclass(slots=True)
+class _Piece:
+    """A finished block: its text, its estimated rows and, once drawn, its rendered lines at one width."""
+
+    block: Block
+    estimate_width: int = -1
+    estimate: int = 0
+    strips_width: int = -1
+    strips: list[Strip] | None = None
+    renders: int = 0
+
+    def rows(self, width: int) -> int:
+        if self.strips is not None and self.strips_width == width:
+            return len(self.strips)
+        if self.estimate_width != width:
+            self.estimate = estimate_rows(self.block, width)
+            self.estimate_width = width
+        return self.estimate
+
+    def exact(self, width: int) -> bool:
+        return self.strips is not None and self.strips_width == width
+
+
+class MessageView(Widget):
+    """A Markdown message drawn line by line; finished blocks are rendered only when seen.
+
+    Args:
+        text: The text (a history message), or what a stream holds so far.
+        streaming: More text will come through `append`, until `finish`.
+        label: The row above the text (provider · model).
+        code_theme: Pygments theme for code; by default one that suits the app theme's dark/light.
+    """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"message-view--label", "message-view--note"}
+    ALLOW_SELECT = True
+    FRAME_INTERVAL: ClassVar[float] = 1 / 20
+    """Minimum seconds between two renders of the live tail."""
+
+    def __init__(self, text: str = "", *, streaming: bool = False, label: str = "", code_theme: str | None = None,
+                 id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._raw: list[str] = [text] if text else []
+        self._pending: list[str] = list(self._raw)
+        self._streaming = streaming
+        self._fixed_theme = code_theme
+        self._splitter = BlockSplitter()
+        self._split = False  # the text has been cut into pieces (history is cut lazily)
+        self._pieces: list[_Piece] = []
+        self._tail: _Piece | None = None
+        self._label = label
+        self._note = ""
+        self._text_rows: dict[tuple[str, str, int], list[Strip]] = {}
+        self._layout_key: tuple[int, int] = (-1, -1)
+        self._starts: list[int] = []  # first row of each piece at `_layout_key`'s width
+        self._version = 0
+        self._timer: Timer | None = None
+        self._flush_queued = False
+        self._last_flush = 0.0
+        self._theme: str | None = None
+        self.block_renders = 0
+        self.late_renders = 0
+        """Rich renders of finished blocks (the benchmark counts them)."""
+
+    # --- text ---------------------------------------------------------------------------------------
+
+    @property
+    def text(self) -> str:
+        """The raw Markdown received so far, as the model sent it (for copy and export)."""
+        if len(self._raw) > 1:
+            self._raw[:] = ["".join(self._raw)]
+        return self._raw[0] if self._raw else ""
+
+    def code_blocks(self) -> list[CodeBlock]:
+        """The fenced code blocks of the message, in order, each as one piece of text."""
+        self._ensure_split()
+        found: list[CodeBlock] = []
+        current: list[str] = []
+        language = ""
+        blocks = [piece.block for piece in self._pieces]
+        if self._tail is not None:
+            blocks.append(self._tail.block)
+        for block in blocks:
+            if block.kind != "code":
+                continue
+            if block.first:
+                current, language = [], block.language.partition(" ")[0]
+            current.append(block.text)
+            if block.last or block is blocks[-1]:
+                found.append(CodeBlock(language, "\n".join(current).rstrip("\n")))
+        return found
+
+    @property
+    def finished(self) -> bool:
+        return not self._streaming
+
+    @property
+    def label(self) -> str:
+        return self._label
+
+    @property
+    def note(self) -> str:
+        """The line under the text (stopped, failed: why), or empty."""
+        return self._note
+
+    def set_label(self, label: str) -> None:
+        if label != self._label:
+            self._label = label
+            self._changed()
+
+    def restyle(self) -> None:
+        """The classes changed: draw the label and note rows again in their new style."""
+        self._text_rows.clear()
+        self.refresh()
+
+    def set_note(self, note: str) -> None:
+        if note != self._note:
+            self._note = note
+            self._changed()
+
+    # --- streaming ------------------------------------------------------------------------------------
+
+    def append(self, text: str) -> None:
+        """Add a streamed delta. Cheap: parsing and rendering happen at most once per frame."""
+        if not self._streaming:
+            raise RuntimeError("append() after finish()")
+        if text:
+            self._raw.append(text)
+            self._pending.append(text)
+            self._schedule()
+
+    def finish(self) -> None:
+        """The stream ended: what is left becomes finished blocks."""
+        if self._streaming:
+            self._streaming = False
+            self._schedule(now=True)
+
+    def on_mount(self) -> None:
+        if self._fixed_theme is None:
+            self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+        if self._streaming:
+            self._split = True
+            self._flush()
+
+    def _schedule(self, *, now: bool = False) -> None:
+        if not self.is_mounted or self._flush_queued:
+            return  # on_mount picks the text up; or a flush is coming anyway
+        wait = self._last_flush + self.FRAME_INTERVAL - monotonic()
+        if now or wait <= 0:
+            if self._timer is not None:
+                self._timer.stop()
+                self._timer = None
+            self._flush_queued = True
+            self.call_later(self._flush)
+        elif self._timer is None:
+            self._timer = self.set_timer(max(wait, 0.001), self._flush, name="message-frame")
+
+    def _flush(self) -> None:
+        """Parse the buffered deltas into finished blocks and the tail."""
+        self._timer = None  # (a pending timer was stopped when a flush was queued instead)
+        self._flush_queued = False
+        self._last_flush = monotonic()
+        self._split = True
+        blocks = self._splitter.feed("".join(self._pending))
+        self._pending.clear()
+        if not self._streaming:
+            blocks += self._splitter.finish()
+        self._pieces.extend(_Piece(block) for block in blocks)
+        tail = self._splitter.tail() if self._streaming else None
+        if tail is None:
+            self._tail = None
+        elif self._tail is None or self._tail.block != tail:
+            self._tail = _Piece(tail)
+        elif not blocks:
+            return  # nothing changed
+        self._changed()
+
+    def _ensure_split(self) -> None:
+        if self._split:
+            return
+        self._split = True
+        blocks = self._splitter.feed("".join(self._pending)) + self._splitter.finish()
+        self._pending.clear()
+        self._pieces = [_Piece(block) for block in blocks]
+
+    def _changed(self) -> None:
+        self._version += 1
+        self._text_rows.clear()
+        self.refresh(layout=True)
+        settle = getattr(self.parent, "settle_soon", None)
+        if settle is not None:
+            settle()
+
+    # --- geometry -------------------------------------------------------------------------------------
+
+    @property
+    def is_split(self) -> bool:
+        return self._split
+
+    def _label_rows(self, width: int) -> int:
+        return wrapped_rows(visible(self._label), width) if self._label else 0
+
+    def _note_rows(self, width: int) -> int:
+        return wrapped_rows(visible(self._note), width) if self._note else 0
+
+    def content_rows(self, width: int) -> int:
+        """The rows the message takes at `width`: exact for rendered blocks, estimated for the others."""
+        width = max(width, 1)
+        if not self._split:
+            return self._label_rows(width) + _rough_rows(self.text, width) + self._note_rows(width)
+        starts = self._piece_starts(width)
+        tail = self._tail.rows(width) if self._tail is not None else 0
+        return starts[-1] + tail + self._note_rows(width)
+
+    def _piece_starts(self, width: int) -> list[int]:
+        """The first row of each piece, and where the tail starts (the last entry)."""
+        key = (width, self._version)
+        if self._layout_key != key:
+            row = self._label_rows(width)
+            starts = []
+            for piece in self._pieces:
+                starts.append(row)
+                row += piece.rows(width)
+            starts.append(row)
+            self._starts = starts
+            self._layout_key = key
+        return self._starts
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return self.content_rows(width)
+
+    def inexact_in(self, top: int, bottom: int, width: int) -> list[tuple[int, int]]:
+        """(first row, piece index) of the pieces in rows [top, bottom) whose height is an estimate.
+
+        Index -1 stands for the whole unsplit message.
+        """
+        if not self._split:
+            return [(0, -1)] if bottom > 0 else []
+        starts = self._piece_starts(width)
+        first = max(bisect_right(starts, top) - 1, 0)
+        found = []
+        for index in range(first, len(self._pieces)):
+            start = starts[index]
+            if start >= bottom:
+                break
+            if not self._pieces[index].exact(width):
+                found.append((start, index))
+        return found
+
+    def make_exact(self, index: int, width: int) -> int:
+        """Cut the message into blocks (index -1) or render one block; return the change in rows."""
+        before = self.content_rows(width)
+        if index < 0:
+            self._ensure_split()
+        else:
+            self._render_piece(self._pieces[index], width)
+        self._version += 1
+        self.refresh(layout=True)
+        return self.content_rows(width) - before
+
+    def render_all(self, width: int) -> None:
+        """Render every block at `width` (selection over the whole message)."""
+        self._ensure_split()
+        for piece in self._pieces:
+            if not piece.exact(width):
+                self._render_piece(piece, width)
+        self._version += 1
+
+    # --- rendering ------------------------------------------------------------------------------------
+
+    @property
+    def code_theme(self) -> str:
+        if self._fixed_theme is not None:
+            return self._fixed_theme
+        try:
+            dark = self.app.current_theme.dark
+        except Exception:  # no running app yet
+            dark = True
+        return DARK_CODE_THEME if dark else LIGHT_CODE_THEME
+
+    def _theme_changed(self, theme: Theme) -> None:
+        if self.code_theme != self._theme:
+            for piece in self._pieces:
+                piece.strips, piece.strips_width = None, -1
+            if self._tail is not None:
+                self._tail.strips = None
+            self._changed()
+
+    def _render_piece(self, piece: _Piece, width: int) -> None:
+        theme = self.code_theme
+        self._theme = theme
+        console = self.app.console
+        options = self.app.console_options.update(width=width, height=None, highlight=False)
+        lines = console.render_lines(render_block(piece.block, theme), options, style=self.rich_style, pad=True)
+        piece.strips = [Strip(line, width) for line in lines]
+        piece.strips_width = width
+        piece.renders += 1
+        if piece is not self._tail:
+            self.block_renders += 1
+
+    def _text_strips(self, kind: str, text: str, width: int) -> list[Strip]:
+        key = (kind, text, width)
+        strips = self._text_rows.get(key)
+        if strips is None:
+            style = self.get_component_rich_style(f"message-view--{kind}")
+            options = self.app.console_options.update(width=width, height=None, highlight=False)
+            lines = self.app.console.render_lines(Text(visible(text), style=style), options,
+                                                  style=self.rich_style, pad=True)
+            strips = [Strip(line, width) for line in lines]
+            self._text_rows[key] = strips
+        return strips
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        strip = self._line(y, width)
+        strip = strip.crop_extend(0, width, self.rich_style)
+        selection = self.text_selection
+        if selection is not None:
+            strip = self._highlight(strip, selection, y)
+        return strip.apply_offsets(0, y)
+
+    def _line(self, y: int, width: int) -> Strip:
+        self._ensure_split()
+        label_rows = self._label_rows(width)
+        if y < label_rows:
+            return self._text_strips("label", self._label, width)[y]
+        starts = self._piece_starts(width)
+        if y >= starts[-1]:
+            y -= starts[-1]
+            if self._tail is not None:
+                if not self._tail.exact(width):
+                    self._render_piece(self._tail, width)
+                    self._tail_rows_check(width)
+                assert self._tail.strips is not None
+                if y < len(self._tail.strips):
+                    return self._tail.strips[y]
+                y -= len(self._tail.strips)
+            note = self._text_strips("note", self._note, width) if self._note else []
+            return note[y] if y < len(note) else Strip.blank(width, self.rich_style)
+        index = bisect_right(starts, y) - 1
+        piece = self._pieces[index]
+        if not piece.exact(width):
+            # Drawn before the message list settled it (a resize, a jump): render now, lay out again.
+            self.late_renders += 1
+            estimate = piece.rows(width)
+            self._render_piece(piece, width)
+            if len(piece.strips or ()) != estimate:
+                self._version += 1
+                self.call_later(self.refresh, layout=True)
+                settle = getattr(self.parent, "settle_soon", None)
+                if settle is not None:
+                    settle()
+        assert piece.strips is not None
+        row = y - starts[index]
+        return piece.strips[row] if row < len(piece.strips) else Strip.blank(width, self.rich_style)
+
+    def _tail_rows_check(self, width: int) -> None:
+        assert self._tail is not None and self._tail.strips is not None
+        if len(self._tail.strips) != self._tail.estimate or self._tail.estimate_width != width:
+            self._tail.estimate, self._tail.estimate_width = len(self._tail.strips), width
+            self.call_later(self.refresh, layout=True)
+
+    def _highlight(self, strip: Strip, selection: Selection, y: int) -> Strip:
+        span = selection.get_span(y)
+        if span is None:
+            return strip
+        start, end = span
+        if end == -1:
+            end = strip.cell_length
+        style = self.screen.get_component_rich_style("screen--selection")
+        before, selected, after = strip.divide([start, end, strip.cell_length])
+        return Strip.join([before, selected.apply_style(style), after])
+
+    # --- selection ------------------------------------------------------------------------------------
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        if selection.start is None and selection.end is None:
+            return self.text, "\n"  # select-all: the reply as sent, nothing to render
+        width = self.size.width
+        self.render_all(width)
+        last = selection.end.y if selection.end is not None else self.content_rows(width) - 1
+        lines = [self._line(y, width).text.rstrip() for y in range(last + 1)]
+        return selection.extract("\n".join(lines)), "\n"
+
+    def refresh_rows(self, first: int, count: int) -> None:
+        self.refresh(Region(0, first, self.size.width, count))
+
+
+def _rough_rows(text: str, width: int) -> int:
+    """Rows of text not yet cut into blocks: each line wrapped by characters, blank lines kept."""
+    if not text:
+        return 0
+    rows = 0
+    for line in text.split("\n"):
+        rows += max(1, -(-len(line) // width))
+    return rows
+

@@ -1,0 +1,252 @@
+"""MessageView and MessageList: the screen shows what the previous renderer showed, while rendering only
+the blocks in the viewport; estimates match Rich; scrolling corrects estimate errors invisibly."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from rich.text import Text
+from sample_texts import MIXED, realistic
+from textual.app import App, ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.geometry import Offset
+from textual.selection import Selection
+from textual.widgets import Static
+
+from chatapp.domain import MessageStatus
+from chatapp.tui.widgets import message_view
+from chatapp.tui.widgets.block_rows import estimate_rows
+from chatapp.tui.widgets.markdown_blocks import BlockSplitter
+from chatapp.tui.widgets.markdown_stream import StreamingMarkdown, render_block
+from chatapp.tui.widgets.message import AssistantMessage, UserMessage
+from chatapp.tui.widgets.message_list import MessageList
+
+TUI = Path(message_view.__file__).parent.parent
+CSS_PATHS = [TUI / "app.tcss", TUI / "widgets" / "markdown_stream.tcss", TUI / "widgets" / "message_view.tcss"]
+OLD_LABEL_CSS = ".message-label { color: $text-muted; text-style: italic; }"
+LABEL = "openai · gpt-4o-mini"
+
+
+class PreviousAssistant(Vertical):
+    """The previous reply widget (label Static + StreamingMarkdown), the reference for screen text."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(classes="message assistant")
+        self._text = text
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(LABEL), classes="message-label")
+        yield StreamingMarkdown(self._text)
+
+
+class Conversation(App[None]):
+    CSS_PATH = CSS_PATHS  # type: ignore[assignment]
+    CSS = OLD_LABEL_CSS
+
+    def __init__(self, replies: list[str], *, previous: bool) -> None:
+        super().__init__()
+        self.replies = replies
+        self.previous = previous
+
+    def compose(self) -> ComposeResult:
+        yield VerticalScroll(id="messages") if self.previous else MessageList(id="messages")
+
+    def on_mount(self) -> None:
+        messages = self.query_one("#messages", VerticalScroll)
+        widgets = []
+        for index, reply in enumerate(self.replies):
+            widgets.append(UserMessage(f"question {index}"))
+            if self.previous:
+                widgets.append(PreviousAssistant(reply))
+            else:
+                widgets.append(AssistantMessage(reply, label=LABEL, status=MessageStatus.COMPLETE))
+        messages.mount_all(widgets)
+        messages.anchor()
+
+
+def screen_text(app: App[None]) -> list[str]:
+    """The text on screen without the scrollbar column (its thumb follows estimated heights)."""
+    return [strip.text[:-2].rstrip() for strip in app.screen._compositor.render_strips()]
+
+
+async def settle(pilot, app: App[None]) -> None:
+    for _ in range(6):
+        await pilot.pause(0.05)
+
+
+async def screens(replies: list[str], size: tuple[int, int], *, previous: bool) -> dict[str, list[str]]:
+    app = Conversation(replies, previous=previous)
+    seen: dict[str, list[str]] = {}
+    async with app.run_test(size=size) as pilot:
+        messages = app.query_one("#messages", VerticalScroll)
+        await settle(pilot, app)
+        seen["bottom"] = screen_text(app)
+        messages.scroll_home(animate=False)
+        await settle(pilot, app)
+        seen["top"] = screen_text(app)
+        await pilot.resize_terminal(size[0] - 23, size[1])
+        await settle(pilot, app)
+        seen["top after resize"] = screen_text(app)
+        messages.scroll_end(animate=False)
+        await settle(pilot, app)
+        seen["bottom after resize"] = screen_text(app)
+    return seen
+
+
+@pytest.mark.parametrize("width", [120, 80])
+@pytest.mark.parametrize("name", ["realistic", "mixed"])
+async def test_screen_text_is_the_previous_renderers(name: str, width: int) -> None:
+    replies = [realistic(12), realistic(6)] if name == "realistic" else [MIXED, MIXED]
+    previous = await screens(replies, (width, 36), previous=True)
+    current = await screens(replies, (width, 36), previous=False)
+    for place in previous:
+        assert current[place] == previous[place], place
+
+
+# --- estimates -------------------------------------------------------------------------------------------
+
+
+def rich_rows(block, width: int) -> int:
+    console = Console(width=width, color_system=None)
+    return len(console.render_lines(render_block(block, "monokai"), console.options.update(height=None)))
+
+
+@pytest.mark.parametrize("width", [114, 61])
+def test_estimates_match_rich(width: int) -> None:
+    splitter = BlockSplitter()
+    blocks = splitter.feed(MIXED + "\n\n" + realistic(3)) + splitter.finish()
+    pairs = [(estimate_rows(block, width), rich_rows(block, width)) for block in blocks]
+    exact = sum(estimate == real for estimate, real in pairs)
+    assert exact >= 0.9 * len(blocks), [(b.text[:40], p) for b, p in zip(blocks, pairs, strict=True) if p[0] != p[1]]
+    estimated, real = sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+    assert abs(estimated - real) <= 0.02 * real
+
+
+# --- only what is seen is rendered ------------------------------------------------------------------------
+
+
+class OneList(App[None]):
+    CSS_PATH = CSS_PATHS  # type: ignore[assignment]
+
+    def __init__(self, replies: list[str]) -> None:
+        super().__init__()
+        self.replies = replies
+
+    def compose(self) -> ComposeResult:
+        yield MessageList(id="messages")
+
+    def on_mount(self) -> None:
+        messages = self.query_one(MessageList)
+        messages.mount_all([AssistantMessage(reply, label=LABEL, status=MessageStatus.COMPLETE)
+                            for reply in self.replies])
+        messages.anchor()
+
+
+async def test_a_long_history_renders_only_the_blocks_on_screen() -> None:
+    app = OneList([realistic(4)] * 300)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        views = list(app.query(AssistantMessage))
+        assert sum(view.is_split for view in views) <= 3  # the rest are still plain text
+        assert sum(view.block_renders for view in views) <= 30
+        text = "\n".join(screen_text(app))
+        assert "Step 4" in text or "load_settings" in text
+
+
+async def test_streamed_reply_renders_at_most_a_screen_of_blocks() -> None:
+    app = OneList([])
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = AssistantMessage(label=LABEL)
+        await app.query_one(MessageList).mount(view)
+        reply = realistic(60)
+        for index in range(0, len(reply), 400):
+            view.append(reply[index : index + 400])
+        view.set_status(MessageStatus.COMPLETE)
+        await settle(pilot, app)
+        assert view.block_renders <= 30
+        assert "Step 60" in "\n".join(screen_text(app)) or "load_settings" in "\n".join(screen_text(app))
+
+
+# --- scrolling over wrong estimates -----------------------------------------------------------------------
+
+
+def wrong_estimates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Estimates that miss on most blocks, by up to 3 rows either way."""
+
+    def estimate(block, width: int) -> int:
+        real = estimate_rows(block, width)
+        return max(1, real + (hash(block.text) % 7) - 3)
+
+    monkeypatch.setattr(message_view, "estimate_rows", estimate)
+
+
+@pytest.mark.parametrize("animate", [False, True])
+async def test_half_page_steps_move_the_text_exactly(monkeypatch: pytest.MonkeyPatch, animate: bool) -> None:
+    wrong_estimates(monkeypatch)
+    app = OneList([realistic(30)])
+    frames: list[tuple[float, list[str]]] = []
+    async with app.run_test(size=(100, 30)) as pilot:
+        messages = app.query_one(MessageList)
+        await settle(pilot, app)
+        original = app.screen._compositor_refresh
+
+        def recorded() -> None:
+            original()
+            frames.append((messages.scroll_y, screen_text(app)))
+
+        app.screen._compositor_refresh = recorded  # type: ignore[method-assign]
+        step = messages.scrollable_content_region.height // 2
+        for _ in range(12):
+            before = screen_text(app)
+            frames.clear()
+            messages.scroll_to(y=messages.scroll_y - step, animate=animate, duration=0.2)
+            await settle(pilot, app)
+            await asyncio.sleep(0.3 if animate else 0)
+            await settle(pilot, app)
+            after = screen_text(app)
+            # Every frame painted shows the old text moved down by a whole number of rows, never back.
+            moves = [offset_of(before, text) for _, text in frames]
+            assert all(move is not None for move in moves), "a frame showed text that is not the old text scrolled"
+            assert moves == sorted(moves), f"text moved back: {moves}"
+            assert offset_of(before, after) == step
+        assert messages.shifts, "the estimates were wrong, so the scroll must have been corrected"
+
+
+def offset_of(before: list[str], after: list[str]) -> int | None:
+    """How far `before`'s lines moved down to appear in `after` (None: they do not match any shift)."""
+    rows = len(before)
+    for shift in range(rows):
+        if after[shift:] == before[: rows - shift]:
+            return shift
+    return None
+
+
+# --- text, selection, code blocks -------------------------------------------------------------------------
+
+
+async def test_select_all_returns_the_reply_and_code_blocks_are_offered() -> None:
+    reply = realistic(3) + "```\nunclosed\n"
+    app = OneList([reply])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, app)
+        view = app.query_one(AssistantMessage)
+        app.screen._select_all_in_widget(view)
+        assert app.screen.get_selected_text() == reply.rstrip("\n")
+        blocks = view.code_blocks()
+        assert [b.language for b in blocks] == ["python"] * 3 + [""]
+        assert blocks[0].code.startswith("def load_settings(path: Path) -> Settings:")
+        assert blocks[0].code.endswith("return Settings.from_mapping(raw)")
+        assert blocks[-1].code == "unclosed"
+
+
+async def test_a_selection_returns_the_text_under_it_and_rows_carry_their_offsets() -> None:
+    app = OneList(["First paragraph here.\n\nSecond paragraph, with more words."])
+    async with app.run_test(size=(100, 20)) as pilot:
+        await settle(pilot, app)
+        view = app.query_one(AssistantMessage)
+        selected = view.get_selection(Selection.from_offsets(Offset(0, 1), Offset(6, 3)))
+        assert selected == ("First paragraph here.\n\nSecond", "\n")
+        assert next(iter(view.render_line(3))).style.meta["offset"] == (0, 3)  # what mouse selection maps
