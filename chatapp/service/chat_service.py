@@ -225,6 +225,10 @@ class ChatService:
     def messages(self, conversation_id: str) -> list[Message]:
         return self.store.messages(conversation_id)
 
+    def recent_prompts(self, limit: int = 200) -> list[str]:
+        """Earlier prompts, oldest first, for walking back with Up in the prompt."""
+        return self.store.recent_prompts(limit)
+
     def conversation_of_message(self, message_id: str) -> str:
         message = self.store.get_message(message_id)
         if message is None:

@@ -159,6 +159,14 @@ class Store:
         row = self._conn.execute("SELECT seq FROM messages WHERE id = ?", (message_id,)).fetchone()
         return row["seq"] if row else None
 
+    def recent_prompts(self, limit: int) -> list[str]:
+        """The newest distinct user prompts across conversations, oldest first (for prompt history)."""
+        rows = self._conn.execute(
+            "SELECT content FROM messages WHERE role = 'user' GROUP BY content ORDER BY MAX(created) DESC LIMIT ?",
+            (limit,),
+        )
+        return [row["content"] for row in rows][::-1]
+
     def close_streaming(self) -> int:
         """Messages left `streaming` by a crash become `incomplete` (their text is kept)."""
         return self._conn.execute(

@@ -11,6 +11,7 @@ from textual.app import App
 from chatapp.config import ConfigError, Settings
 from chatapp.service import ChatService, Target
 from chatapp.tui.screens.chat import ChatScreen
+from chatapp.tui.terminal_keys import distinguish_alt_enter
 from chatapp.tui.themes import load_themes
 
 _HERE = Path(__file__).parent
@@ -23,6 +24,7 @@ class ChatApp(App[None]):
     ENABLE_COMMAND_PALETTE = True
 
     def __init__(self, service: ChatService, target: Target | None, conversation_id: str | None = None) -> None:
+        distinguish_alt_enter()  # before the driver starts reading keys
         super().__init__()
         self.service = service
         self._target = target

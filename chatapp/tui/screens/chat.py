@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -41,14 +42,32 @@ WELCOME = (
 )
 
 
+@dataclass
+class _RunningReply:
+    """A reply being streamed, and whether this screen still shows its conversation: after ctrl+n it
+    finishes unseen into the store."""
+
+    prompt: str
+    view: AssistantMessage
+    shown: bool = True
+    restarts: int = 0
+
+
 class ChatScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop reply", id="stop"),
         Binding("ctrl+n", "new_conversation", "New chat", id="new_conversation"),
         Binding("ctrl+t", "templates", "Templates", id="templates"),
         Binding("ctrl+o", "stats", "Stats", id="stats"),
-        Binding("ctrl+l", "compress", "Compress", id="compress", show=False),
+        Binding("ctrl+l", "compress", "Compress", id="compress"),
         Binding("ctrl+q", "app.quit", "Quit", id="quit"),
+        # Priority: they scroll the conversation while the prompt (a TextArea with its own paging) has focus.
+        Binding("pageup", "scroll_messages('page_up')", "Scroll up", id="scroll_up", show=False, priority=True),
+        Binding("pagedown", "scroll_messages('page_down')", "Scroll down", id="scroll_down", show=False,
+                priority=True),
+        Binding("ctrl+home", "scroll_messages('top')", "Scroll to top", id="scroll_top", show=False, priority=True),
+        Binding("ctrl+end", "scroll_messages('bottom')", "Scroll to bottom", id="scroll_bottom", show=False,
+                priority=True),
     ]
 
     def __init__(self, service: ChatService, target: Target | None, conversation_id: str | None = None) -> None:
@@ -58,6 +77,8 @@ class ChatScreen(Screen[None]):
         self.conversation_id = conversation_id
         self._reply_worker: Worker[None] | None = None
         self._current: AssistantMessage | None = None
+        self._live_reply: _RunningReply | None = None
+        self._stopped_prompt: str | None = None  # Esc after a stop puts it back in the prompt
 
     def compose(self) -> ComposeResult:
         yield MessageList(id="messages")
@@ -78,7 +99,15 @@ class ChatScreen(Screen[None]):
         self._model_watch = self.set_interval(0.25, self._watch_model_load, name="model-load")
         self.set_target(self.target)
         self.load_conversation(self.conversation_id)
-        self.query_one("#prompt", PromptInput).focus()
+        self.prompt.focus()
+        self.call_after_refresh(self._load_history)  # after the first paint
+
+    @property
+    def prompt(self) -> PromptInput:
+        return self.query_one("#prompt", PromptInput)
+
+    def _load_history(self) -> None:
+        self.prompt.earlier_prompts.add_earlier(self.service.recent_prompts())
 
     # --- seams for the conversation browser and provider switching --------------------------
 
@@ -122,8 +151,10 @@ class ChatScreen(Screen[None]):
         self.status.context = f"{gauge}{summary}"
 
     def load_conversation(self, conversation_id: str | None) -> None:
-        """Show a saved conversation (or an empty one) in place of the current view."""
-        self.action_stop()
+        """Show a saved conversation (or an empty one) in place of the current view. A reply still
+        streaming keeps going into its own conversation (saved; reopen it to read it)."""
+        self._leave_running_reply()
+        self._stopped_prompt = None
         self.conversation_id = conversation_id
         self.message_list.remove_children()
         self.status.tokens = ""
@@ -134,7 +165,7 @@ class ChatScreen(Screen[None]):
                 self.message_list.mount(NoticeMessage(WELCOME.format(config=config, install=LOCAL_MODEL_INSTALL)))
             return
         messages = self.service.messages(conversation_id)
-        widgets: list[Widget] = [self._widget_for(m) for m in messages]
+        widgets: list[Widget] = [self._widget_for(m, restarts) for m, restarts in _collapse_restarts(messages)]
         summaries = self.service.summaries(conversation_id)
         if summaries:
             latest = summaries[-1]  # summaries roll: the newest covers all the earlier ones
@@ -147,10 +178,10 @@ class ChatScreen(Screen[None]):
         self.refresh_gauge()
 
     @staticmethod
-    def _widget_for(message: Message) -> UserMessage | AssistantMessage:
+    def _widget_for(message: Message, restarts: int = 0) -> UserMessage | AssistantMessage:
         if message.role is Role.USER:
             return UserMessage(message.content)
-        label = " · ".join(x for x in (message.provider, message.model) if x)
+        label = _reply_label(message.provider or "", message.model or "", restarts)
         return AssistantMessage(message.content, label=label, status=message.status, error=message.error,
                                 message_id=message.id)
 
@@ -163,7 +194,9 @@ class ChatScreen(Screen[None]):
         if self.target is None:
             self.message_list.mount(NoticeMessage(NO_PROVIDER_ADVICE, error=True))
             return
-        self.query_one("#prompt", PromptInput).clear()
+        self.prompt.earlier_prompts.add(event.text)
+        self.prompt.clear()
+        self._stopped_prompt = None
         self._start_reply(event.text)
 
     def _start_reply(self, text: str) -> None:
@@ -172,39 +205,61 @@ class ChatScreen(Screen[None]):
         self._current = AssistantMessage(label=f"{self.target.provider} · {self.target.model}")
         self.message_list.mount(self._current)
         self.message_list.anchor()
-        self._reply_worker = self._stream_reply(text, self.target)
+        self._live_reply = _RunningReply(text, self._current)
+        self._reply_worker = self._stream_reply(self._live_reply, self.target)
 
-    @work(exclusive=True, group="reply", name="reply")
-    async def _stream_reply(self, text: str, target: Target) -> None:
-        view = self._current
-        assert view is not None
-        self.status.activity = "waiting for the first token…"
-        async for event in self.service.send(self.conversation_id, text, provider=target.provider,
+    @work(group="reply", name="reply", exit_on_error=False)
+    async def _stream_reply(self, running: _RunningReply, target: Target) -> None:
+        self.status.activity = "waiting"  # until the first token: a silent server is not "streaming"
+        async for event in self.service.send(self.conversation_id, running.prompt, provider=target.provider,
                                              model=target.model, title=True):
+            if not running.shown:  # ctrl+n moved on: the service still saves every event
+                if isinstance(event, TurnFinished):
+                    self.notify(f"The reply in the previous conversation {event.status.value} (saved).",
+                                severity="information" if event.status is MessageStatus.COMPLETE else "warning")
+                continue
+            view = running.view
             if isinstance(event, TextDelta):
                 view.append(event.text)
+                self.status.activity = "streaming"
             elif isinstance(event, TurnStarted):
                 self.conversation_id = event.conversation_id
                 view.message_id = event.assistant_message_id
-                self.status.activity = "streaming"
             elif isinstance(event, Usage):
-                self.status.tokens = f"{event.input_tokens} in · {event.output_tokens} out"
+                self.status.tokens = f"{event.input_tokens:,} in · {event.output_tokens:,} out"
             elif isinstance(event, Notice):
                 self.message_list.mount(NoticeMessage(event.text), before=view)
                 self.status.activity = event.text
             elif isinstance(event, MessageTooLong):
-                self._offer_truncation(text, event, target, view)
+                self._offer_truncation(running.prompt, event, target, view)
             elif isinstance(event, ReplyRestarted):
-                view.set_status(MessageStatus.INCOMPLETE, event.reason)
-                view = AssistantMessage(label=f"{event.provider} · {event.model} (new reply)",
-                                        message_id=event.assistant_message_id)
-                self._current = view
-                self.message_list.mount(view)
+                self._restart_in_place(running, event)
+                self.status.activity = "waiting"
             elif isinstance(event, TurnFinished):
-                view.set_label(f"{event.provider} · {event.model}")
+                view.set_label(_reply_label(event.provider, event.model, running.restarts))
                 view.set_status(event.status, event.error)
                 self.status.activity = "" if event.status is MessageStatus.COMPLETE else event.status.value
                 self.refresh_gauge()
+
+    def _restart_in_place(self, running: _RunningReply, event: ReplyRestarted) -> None:
+        """A reply that broke off after showing text starts again where it stood, not as a second reply
+        below it; the broken attempt stays in the store, marked incomplete."""
+        running.restarts += 1
+        fresh = AssistantMessage(label=_reply_label(event.provider, event.model, running.restarts),
+                                 message_id=event.assistant_message_id)
+        self.message_list.mount(fresh, after=running.view)
+        running.view.remove()
+        running.view = self._current = fresh
+
+    def _leave_running_reply(self) -> None:
+        """Let a streaming reply finish into its own conversation while the screen shows another."""
+        if self._live_reply is not None and self._reply_running:
+            self._live_reply.shown = False
+            self.notify("The reply keeps streaming into its conversation and is saved there.")
+        self._live_reply = None
+        self._reply_worker = None
+        self._current = None
+        self.status.activity = ""
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place a reply worker's end is handled: cancelled or crashed, the view says so."""
@@ -212,7 +267,8 @@ class ChatScreen(Screen[None]):
             return
         if event.state is WorkerState.CANCELLED and self._current is not None:
             self._current.set_status(MessageStatus.CANCELLED)
-            self.status.activity = "stopped"
+            self.status.activity = "stopped · Esc to edit the prompt"
+            self._stopped_prompt = self._live_reply.prompt if self._live_reply is not None else None
         elif event.state is WorkerState.ERROR and self._current is not None:
             error = event.worker.error
             text = str(error) if isinstance(error, ConfigError) else f"{type(error).__name__}: {error}"
@@ -290,9 +346,57 @@ class ChatScreen(Screen[None]):
         return self._reply_worker is not None and self._reply_worker.is_running
 
     def action_stop(self) -> None:
+        """Esc: stop the streaming reply (its text is kept); pressed again, put the stopped prompt back."""
         if self._reply_worker is not None and self._reply_worker.is_running:
             self._reply_worker.cancel()
+        elif self._stopped_prompt is not None:
+            if not self.prompt.text:
+                self.prompt.recall(self._stopped_prompt)
+            self.prompt.focus()
+            self._stopped_prompt = None
+            self.status.activity = ""
 
     def action_new_conversation(self) -> None:
         self.load_conversation(None)
-        self.query_one("#prompt", PromptInput).focus()
+        self.prompt.focus()
+
+    def action_scroll_messages(self, where: str) -> None:
+        messages = self.message_list
+        if where in ("page_up", "top"):
+            messages.release_anchor()  # stay where the user scrolled while a reply streams
+        if where == "page_up":
+            messages.scroll_page_up(animate=False)
+        elif where == "page_down":
+            messages.scroll_page_down(animate=False)
+        elif where == "top":
+            messages.scroll_home(animate=False)
+        else:
+            messages.scroll_end(animate=False)
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing while the conversation has focus (after a click or Tab) goes to the prompt."""
+        prompt = self.prompt
+        if event.is_printable and event.character and self.focused is not prompt:
+            focused = self.focused
+            if focused is None or focused is self.message_list or self.message_list in focused.ancestors:
+                event.stop()
+                prompt.focus()
+                prompt.insert(event.character)
+
+
+def _reply_label(provider: str, model: str, restarts: int) -> str:
+    label = " · ".join(x for x in (provider, model) if x)
+    return f"{label} · restarted {restarts}×" if restarts else label
+
+
+def _collapse_restarts(messages: list[Message]) -> list[tuple[Message, int]]:
+    """Consecutive replies to one prompt are a reply and its broken earlier attempts (kept in the store):
+    show the last, with how often it restarted."""
+    shown: list[tuple[Message, int]] = []
+    for message in messages:
+        if (message.role is Role.ASSISTANT and shown and shown[-1][0].role is Role.ASSISTANT
+                and shown[-1][0].status is MessageStatus.INCOMPLETE):
+            shown[-1] = (message, shown[-1][1] + 1)
+        else:
+            shown.append((message, 0))
+    return shown
