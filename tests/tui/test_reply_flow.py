@@ -38,9 +38,9 @@ async def test_status_says_waiting_until_the_first_token(service, fake_server):
                        screen.query_one(AssistantMessage).message_id is not None, pilot)
         await wait_for(lambda: len(fake_server.requests) == 1, pilot)
         await pilot.pause(0.3)  # the request is out, the server is silent
-        assert screen.query_one(AssistantMessage).body.text == ""
+        assert screen.query_one(AssistantMessage).text == ""
         assert screen.status.activity == "waiting"
-        await wait_for(lambda: screen.query_one(AssistantMessage).body.text, pilot)
+        await wait_for(lambda: screen.query_one(AssistantMessage).text, pilot)
         assert screen.status.activity in ("streaming", "")
         await wait_for(lambda: screen._reply_worker.is_finished, pilot)
         assert screen.status.activity == ""
@@ -53,7 +53,7 @@ async def test_ctrl_n_while_streaming_lets_the_reply_finish_into_its_conversatio
         screen = pilot.app.screen
         await send_prompt(pilot, "a long one")
         await wait_for(lambda: screen.query(AssistantMessage) and
-                       "word3" in screen.query_one(AssistantMessage).body.text, pilot)
+                       "word3" in screen.query_one(AssistantMessage).text, pilot)
         first = screen.conversation_id
         await pilot.press("ctrl+n")
         await pilot.pause(0.1)
@@ -65,7 +65,7 @@ async def test_ctrl_n_while_streaming_lets_the_reply_finish_into_its_conversatio
         assert not screen.query(AssistantMessage)  # the new conversation stays empty
         screen.load_conversation(first)  # and the old one reopens with the whole reply
         await pilot.pause(0.1)
-        assert screen.query_one(AssistantMessage).body.text.strip() == words
+        assert screen.query_one(AssistantMessage).text.strip() == words
 
 
 async def test_a_flaky_stream_restarts_in_place_and_keeps_its_attempts(service, fake_server):
@@ -79,13 +79,13 @@ async def test_a_flaky_stream_restarts_in_place_and_keeps_its_attempts(service, 
                        timeout=60)
         await pilot.pause(0.1)
         [view] = screen.query(AssistantMessage)
-        assert view.body.text.strip() == text
-        assert "restarted 2×" in str(view.query_one(".message-label").render())
+        assert view.text.strip() == text
+        assert "restarted 2×" in view.label
         conversation_id = screen.conversation_id
         screen.load_conversation(conversation_id)  # reopened: still one reply, not a stack
         await pilot.pause(0.1)
         [view] = screen.query(AssistantMessage)
-        assert "restarted 2×" in str(view.query_one(".message-label").render())
+        assert "restarted 2×" in view.label
         assert len(screen.query(UserMessage)) == 1
     replies = [m for m in reopened().messages(conversation_id) if m.role is Role.ASSISTANT]
     assert [m.status for m in replies] == [MessageStatus.INCOMPLETE, MessageStatus.INCOMPLETE,
