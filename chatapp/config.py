@@ -132,6 +132,7 @@ class Settings:
     providers: dict[str, ProviderSpec]
     default_provider: str | None
     fallback: tuple[str, ...] = ()
+    fallback_on_explicit: bool = False  # may a provider the user named be replaced by a fallback?
     retry: RetrySettings = field(default_factory=RetrySettings)
     summary_provider: str | None = None
     compress_at: float = 0.75
@@ -224,7 +225,7 @@ class _Parser:
 
     def parse(self, raw: dict[str, Any]) -> Settings:
         known_top = {
-            "default_provider", "fallback", "providers", "retry", "summary_provider",
+            "default_provider", "fallback", "fallback_on_explicit", "providers", "retry", "summary_provider",
             "compress_at", "theme", "keys",
         }
         for key in raw:
@@ -251,6 +252,9 @@ class _Parser:
         for name in fallback:
             if name not in providers:
                 raise self.error("fallback", f"no provider named {name!r}")
+        fallback_on_explicit = raw.get("fallback_on_explicit", False)
+        if not isinstance(fallback_on_explicit, bool):
+            raise self.error("fallback_on_explicit", "must be true or false")
         summary_provider = raw.get("summary_provider")
         if summary_provider is not None and summary_provider not in providers:
             raise self.error("summary_provider", f"no provider named {summary_provider!r}")
@@ -265,6 +269,7 @@ class _Parser:
             providers=providers,
             default_provider=default,
             fallback=tuple(fallback),
+            fallback_on_explicit=fallback_on_explicit,
             retry=self._retry(raw.get("retry", {})),
             summary_provider=summary_provider,
             compress_at=float(compress_at),

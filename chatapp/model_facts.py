@@ -25,6 +25,14 @@ class ModelInfo:
 
 
 UNKNOWN_MODEL = ModelInfo(context_window=8192, max_output_tokens=2048, known=False)
+# An unknown model's reply budget when only its window is known: a quarter of it, at most this much.
+UNKNOWN_MODEL_MAX_REPLY = 32_768
+
+
+def reply_budget_for_window(window: int) -> int:
+    """The reply budget of a model the table does not know, from its window: a quarter of it, between
+    UNKNOWN_MODEL's 2,048 (or the whole of a smaller window) and UNKNOWN_MODEL_MAX_REPLY."""
+    return min(window, max(UNKNOWN_MODEL.max_output_tokens, min(window // 4, UNKNOWN_MODEL_MAX_REPLY)))
 
 _O200K = "o200k_base"
 _CL100K = "cl100k_base"
@@ -125,7 +133,12 @@ def limits(
     """
     info = lookup(model)
     window = context_window or info.context_window
-    max_output = max_output_tokens or info.max_output_tokens
+    if max_output_tokens:
+        max_output = max_output_tokens
+    elif info.known:
+        max_output = info.max_output_tokens
+    else:  # the window was configured or learned from the server: the reply budget follows it
+        max_output = reply_budget_for_window(window)
     # A configured window smaller than the table's output limit caps the output too.
     max_output = min(max_output, window)
     known = info.known or context_window is not None

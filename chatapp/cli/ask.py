@@ -138,7 +138,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         if args.template:
             conversation_id, prompt = _apply_template(service, args, conversation_id, piped, provider, model)
         code = await _stream_turn(service, conversation_id, prompt, provider, model, raw=args.raw,
-                                  truncate=args.truncate)
+                                  truncate=args.truncate, explicit=provider is not None)
         await service.finish_background()
         return code
     finally:
@@ -146,11 +146,11 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _stream_turn(service: ChatService, conversation_id: str | None, prompt: str, provider: str | None,
-                       model: str | None, *, raw: bool, truncate: bool = False) -> int:
+                       model: str | None, *, raw: bool, truncate: bool = False, explicit: bool = False) -> int:
     out = sys.stdout
     wrote_text = False
     clean = _TerminalText(raw)
-    async for event in service.send(conversation_id, prompt, provider=provider, model=model):
+    async for event in service.send(conversation_id, prompt, provider=provider, model=model, explicit=explicit):
         if isinstance(event, TextDelta):
             out.write(clean.feed(event.text))
             out.flush()
@@ -170,7 +170,7 @@ async def _stream_turn(service: ChatService, conversation_id: str | None, prompt
             print(f"chatapp: the prompt was cut to {event.limit:,} tokens to fit the window", file=sys.stderr)
             conversation_id = service.conversation_of_message(event.user_message_id)
             shorter = service.truncate_to_fit(prompt, event.limit, provider, model)
-            return await _stream_turn(service, conversation_id, shorter, provider, model, raw=raw)
+            return await _stream_turn(service, conversation_id, shorter, provider, model, raw=raw, explicit=explicit)
         elif isinstance(event, TurnStarted):
             pass
         elif isinstance(event, TurnFinished):

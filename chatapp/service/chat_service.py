@@ -12,7 +12,8 @@ from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from chatapp.config import Settings
+from chatapp import model_facts
+from chatapp.config import ProviderSpec, Settings
 from chatapp.domain import (
     Conversation,
     ErrorKind,
@@ -49,6 +50,7 @@ class ChatService:
         self._secrets = self._collect_secrets()
         self._closed = False
         self._templates: TemplateLibrary | None = None
+        self._learned_windows: dict[tuple[str, str], int | None] = {}
         self.store.close_streaming()
 
     @classmethod
@@ -151,6 +153,25 @@ class ChatService:
         spec = self.settings.provider(provider)
         return Target(spec.name, model or spec.model)
 
+    def _spec(self, target: Target) -> ProviderSpec:
+        """The provider's settings for `target`, with the window its server reported, once learned."""
+        spec = self.settings.provider(target.provider).with_model(target.model)
+        window = self._learned_windows.get((spec.name, spec.model))
+        return replace(spec, context_window=window) if window and spec.context_window is None else spec
+
+    async def _learned_spec(self, target: Target) -> ProviderSpec:
+        """`_spec`, first asking an OpenAI-compatible server for the window of a model the table does not know
+        (llama.cpp `/props`, vLLM `/v1/models`, Ollama `/api/show`); once per provider and model per run."""
+        spec = self.settings.provider(target.provider).with_model(target.model)
+        key = (spec.name, spec.model)
+        if (key not in self._learned_windows and spec.context_window is None and spec.kind == "openai"
+                and spec.base_url and not model_facts.lookup(spec.model).known):
+            from chatapp.providers.window_discovery import discover_context_window
+
+            self._learned_windows[key] = await discover_context_window(
+                spec.base_url, spec.model, spec.resolve_api_key(self.settings.environ))
+        return self._spec(target)
+
     def warm(self) -> None:
         """Start loading token encodings in the background (never blocks)."""
         self.context.warm()
@@ -159,21 +180,21 @@ class ChatService:
                     model: str | None = None) -> Gauge:
         """Window usage for the next turn to this conversation (exact or approximate)."""
         target = self.target_for(conversation_id, provider, model)
-        spec = self.settings.provider(target.provider).with_model(target.model)
+        spec = await self._learned_spec(target)
         return await self.context.gauge(conversation_id, spec, self.system_prompt(conversation_id) if conversation_id
                                   else None)
 
     async def compress_now(self, conversation_id: str) -> bool:
         """Summarize all but the newest turns now; True when a summary was made."""
         target = self.target_for(conversation_id)
-        spec = self.settings.provider(target.provider).with_model(target.model)
+        spec = await self._learned_spec(target)
         return await self.context.compress(conversation_id, spec, self.system_prompt(conversation_id),
                                            force=True) is not None
 
     def truncate_to_fit(self, text: str, limit: int, provider: str | None = None, model: str | None = None) -> str:
         """`text` cut to `limit` tokens (head and tail kept) for the user's choice to truncate."""
         target = self.target_for(None, provider, model)
-        return self.context.truncate(text, self.settings.provider(target.provider).with_model(target.model), limit)
+        return self.context.truncate(text, self._spec(target), limit)
 
     def summaries(self, conversation_id: str) -> list[SummaryRow]:
         return self.context.records.summaries(conversation_id)
@@ -283,10 +304,12 @@ class ChatService:
 
     async def send(
         self, conversation_id: str | None, text: str, *, provider: str | None = None, model: str | None = None,
-        title: bool = False,
+        title: bool = False, explicit: bool = False,
     ) -> AsyncIterator[TurnEvent]:
         """Run one turn and yield its events. Cancel the consuming task to cancel the turn.
 
+        `explicit`: the user named this provider (a flag, the picker, the switch key); it is not replaced by
+        a fallback without their consent (`fallback_on_explicit = true` in the config).
         `title`: after the first reply of an untitled conversation, name it in a background job.
         """
         target = self.target_for(conversation_id, provider, model)
@@ -295,7 +318,7 @@ class ChatService:
         else:
             self.store.set_provider(conversation_id, target.provider, target.model)
         user = self.store.add_message(conversation_id, Role.USER, text)
-        spec = self.settings.provider(target.provider).with_model(target.model)
+        spec = await self._learned_spec(target)
         system = self.system_prompt(conversation_id)
         from chatapp.context import MessageTooLarge
         from chatapp.service.turn import Turn
@@ -323,13 +346,16 @@ class ChatService:
                 return
         if built.hint:
             yield Notice(built.hint)
-        async for event in turn.run(self.chain(target.provider)):
+        async for event in turn.run(self.chain(target.provider, explicit=explicit)):
             if title and isinstance(event, TurnFinished) and event.status is MessageStatus.COMPLETE:
                 self.titles.schedule(conversation_id, Target(event.provider, event.model))
             yield event
 
-    def chain(self, first: str) -> tuple[str, ...]:
-        """The provider and then its fallbacks, in the configured order."""
+    def chain(self, first: str, *, explicit: bool = False) -> tuple[str, ...]:
+        """The provider and then its fallbacks, in the configured order; only the provider itself when the
+        user chose it explicitly, unless the config consents to falling back from an explicit choice."""
+        if explicit and not self.settings.fallback_on_explicit:
+            return (first,)
         return (first, *(name for name in self.settings.fallback if name != first))
 
     def system_prompt(self, conversation_id: str) -> str | None:

@@ -5,6 +5,7 @@ import sys
 
 import pytest
 from envs import clean_env, provider_config
+from fakeserver import Error
 
 from chatapp.domain import Role
 from chatapp.store.conversations import Store
@@ -123,3 +124,47 @@ def test_key_said_empty_on_purpose_makes_a_remote_provider_keyless(env, paths):
     paths.config_file.write_text(text)
     result = run(env, "doctor")
     assert "open" in result.stdout and "unavailable" not in result.stdout
+
+
+def two_providers(paths, server, top=""):
+    paths.config_dir.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text(
+        f'{top}\nfallback = ["alpha", "badkey"]\n'
+        f'[providers.alpha]\nkind = "openai"\nbase_url = "{server.url}/a/v1"\napi_key = "k"\nmodel = "gpt-4o-mini"\n'
+        f'[providers.badkey]\nkind = "openai"\nbase_url = "{server.url}/b/v1"\napi_key = "wrong"\n'
+        f'model = "gpt-4o-mini"\n'
+    )
+
+
+def test_an_explicit_provider_is_not_replaced_by_a_fallback(env, paths, fake_server):
+    two_providers(paths, fake_server)
+    fake_server.script(Error(401), match="/b")
+    result = run(env, "ask", "--provider", "badkey", "hi")
+    assert result.returncode == 1
+    assert "falling back" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert [r.path for r in fake_server.requests] == ["/b/v1/chat/completions"]
+
+
+def test_fallback_from_an_explicit_provider_when_the_config_consents(env, paths, fake_server):
+    two_providers(paths, fake_server, top="fallback_on_explicit = true")
+    fake_server.script(Error(401), match="/b")
+    result = run(env, "ask", "--provider", "badkey", "hi")
+    assert result.returncode == 0, result.stderr
+    assert "alpha" in result.stderr  # the fallback is announced
+    assert [r.path for r in fake_server.requests] == ["/b/v1/chat/completions", "/a/v1/chat/completions"]
+
+
+def test_the_default_provider_still_falls_back(env, paths, fake_server):
+    two_providers(paths, fake_server, top='default_provider = "badkey"')
+    fake_server.script(Error(401), match="/b")
+    result = run(env, "ask", "hi")
+    assert result.returncode == 0, result.stderr
+    assert fake_server.requests[-1].path == "/a/v1/chat/completions"
+
+
+def test_an_unknown_model_with_a_large_window_gets_a_reply_budget_to_match(env, paths, fake_server):
+    provider_config(paths, fake_server.openai_base_url, model="my-local-model", extra="context_window = 128000")
+    result = run(env, "ask", "hi")
+    assert result.returncode == 0, result.stderr
+    assert fake_server.requests[-1].body["max_tokens"] == 32_000  # a quarter of the window, not 2,048
