@@ -170,6 +170,8 @@ def load_settings(environ: Mapping[str, str] | None = None, paths: Paths | None 
     environ = dict(os.environ if environ is None else environ)
     paths = paths or Paths.from_platform()
     path = Path(environ["CHATAPP_CONFIG"]) if environ.get("CHATAPP_CONFIG") else paths.config_file
+    if environ.get("CHATAPP_CONFIG") and not path.exists():
+        raise ConfigError(f"{path}: not found (named by CHATAPP_CONFIG)")
     raw: dict[str, Any] = {}
     text = ""
     if path.exists():

@@ -26,10 +26,11 @@ def _picture(match: re.Match[str]) -> str:
 
 
 def visible(text: str) -> str:
-    """Control characters other than newline and tab made visible; CRLF/CR become newlines."""
+    """Control characters other than newline and tab made visible; CRLF/CR become newlines; lone
+    surrogates (no terminal or file can encode them) become U+FFFD."""
     if not text:
         return text
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _SURROGATE.sub("\ufffd", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = _CONTROL.sub(_picture, text)
     return _BIDI.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
 

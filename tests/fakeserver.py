@@ -39,6 +39,7 @@ from typing import Any, Literal
 Wire = Literal["openai", "anthropic"]
 DEFAULT_TEXT = "Hello from the fake server."
 DEFAULT_MODELS = ("gpt-4o-mini", "claude-sonnet-4-5")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _TOKEN = re.compile(r"\s*\w+|\s*[^\w\s]+|\s+")
 
 
@@ -328,6 +329,8 @@ def _shutdown(conn: socket.socket) -> None:
 def _sse(data: Any, event: str | None = None) -> bytes:
     head = f"event: {event}\n" if event else ""
     payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    if not isinstance(data, str) and _LONE_SURROGATE.search(payload):
+        payload = json.dumps(data)  # a lone surrogate is valid JSON only as an escape: "\ud800"
     return f"{head}data: {payload}\n\n".encode()
 
 

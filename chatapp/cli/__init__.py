@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from chatapp.cli import ask, doctor, listing, stats, templates
-from chatapp.cli.common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, error
+from chatapp.cli.common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, error, tolerant_streams
 from chatapp.config import ConfigError, Settings, load_settings
 from chatapp.store.db import StoreError
 
@@ -31,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    tolerant_streams()
     try:
         code = _dispatch(argv)
         sys.stdout.flush()  # inside the try: a reader that went away (`| head -1`) is not an error
@@ -54,13 +58,44 @@ def _dispatch(argv: Sequence[str] | None) -> int:
         if args.command is None:
             return _run_tui(settings, args)
         if getattr(args, "is_async", False):
-            return int(asyncio.run(args.run(settings, args)))
+            return _run_async(args.run, settings, args)
         return int(args.run(settings, args))
     except (ConfigError, StoreError, UsageError) as exc:
         error(str(exc))
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+
+
+_CANCELLING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _run_async(run: Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]], settings: Settings,
+               args: argparse.Namespace) -> int:
+    """Run a command's coroutine; SIGTERM and SIGHUP cancel it as SIGINT does (a reply ends `cancelled`, its
+    text flushed), and the exit status is 128 + the signal, as a shell reports a process killed by it."""
+    received: list[int] = []
+
+    async def guarded() -> int:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        for signum in _CANCELLING_SIGNALS:
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals on this platform/thread
+                loop.add_signal_handler(signum, _cancel, task, signum, received)
+        return int(await run(settings, args))
+
+    try:
+        return asyncio.run(guarded())
+    except asyncio.CancelledError:
+        if received:
+            return 128 + received[0]
+        raise
+
+
+def _cancel(task: asyncio.Task[int], signum: int, received: list[int]) -> None:
+    received.append(signum)
+    task.cancel()
 
 
 def _run_tui(settings: Settings, args: argparse.Namespace) -> int:

@@ -6,9 +6,11 @@ import argparse
 import os
 import stat
 import sys
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import TYPE_CHECKING, TextIO
 
-from chatapp.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, error, resolve_conversation
+from chatapp.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, error, resolve_conversation, write_out
 from chatapp.config import NO_PROVIDER_ADVICE, Settings
 from chatapp.domain import (
     MessageStatus,
@@ -16,6 +18,7 @@ from chatapp.domain import (
     Notice,
     ReplyRestarted,
     TextDelta,
+    TurnEvent,
     TurnFinished,
     TurnStarted,
 )
@@ -147,19 +150,26 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _stream_turn(service: ChatService, conversation_id: str | None, prompt: str, provider: str | None,
                        model: str | None, *, raw: bool, truncate: bool = False, explicit: bool = False) -> int:
-    out = sys.stdout
+    turn = service.send(conversation_id, prompt, provider=provider, model=model, explicit=explicit)
+    async with aclosing(turn) as events:
+        return await _print_events(service, events, conversation_id, prompt, provider, model, raw=raw,
+                                   truncate=truncate, explicit=explicit)
+
+
+async def _print_events(service: ChatService, events: AsyncIterator[TurnEvent], conversation_id: str | None,
+                        prompt: str, provider: str | None, model: str | None, *, raw: bool, truncate: bool,
+                        explicit: bool) -> int:
     wrote_text = False
     clean = _TerminalText(raw)
-    async for event in service.send(conversation_id, prompt, provider=provider, model=model, explicit=explicit):
+    async for event in events:
         if isinstance(event, TextDelta):
-            out.write(clean.feed(event.text))
-            out.flush()
+            write_out(clean.feed(event.text))
             wrote_text = True
         elif isinstance(event, Notice):
             print(f"chatapp: {visible(event.text)}", file=sys.stderr)
         elif isinstance(event, ReplyRestarted):
             if wrote_text:
-                out.write("\n")
+                write_out("\n")
             print(f"chatapp: {visible(event.reason)}; restarting the reply with {event.provider}",
                   file=sys.stderr)
         elif isinstance(event, MessageTooLong):
@@ -174,10 +184,7 @@ async def _stream_turn(service: ChatService, conversation_id: str | None, prompt
         elif isinstance(event, TurnStarted):
             pass
         elif isinstance(event, TurnFinished):
-            out.write(clean.flush())
-            if wrote_text:
-                out.write("\n")
-                out.flush()
+            write_out(clean.flush() + ("\n" if wrote_text else ""))
             if event.status is MessageStatus.COMPLETE:
                 return EXIT_OK
             error(event.error or event.status.value)

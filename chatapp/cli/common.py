@@ -1,7 +1,9 @@
-"""What every command shares: exit codes, the usage error, and the one-line error printer."""
+"""What every command shares: exit codes, the usage error, the one-line error printer, and stdout that
+survives what a terminal or a pipe does to it (an encoding that lacks a character, a reader that left)."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -38,3 +40,17 @@ def resolve_conversation(service: ChatService, ref: str, command: str) -> Conver
         stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(c.updated))
         lines.append(f"  {c.id}  {stamp}  {visible(c.display_title)}")
     raise UsageError("\n".join(lines))
+def tolerant_streams() -> None:
+    """Characters the terminal's encoding lacks are written as escapes (`\\u241b`) instead of raising."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="backslashreplace")
+
+
+def write_out(text: str) -> None:
+    """Write and flush stdout at once (a stream's reader sees each piece); a reader that went away raises
+    BrokenPipeError here, which `main` turns into a quiet exit 141."""
+    sys.stdout.write(text)
+    sys.stdout.flush()

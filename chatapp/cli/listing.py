@@ -31,7 +31,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             {"id": c.id, "title": c.title, "updated": _iso(c.updated), "created": _iso(c.created),
              "messages": c.message_count, "provider": c.provider, "model": c.model}
             for c in items
-        ], indent=2, ensure_ascii=False))
+        ], indent=2))  # ensure_ascii: bidi overrides and C1 controls leave as \u escapes
         return EXIT_OK
     if not items:
         print("no conversations yet: start one with `chatapp` or `chatapp ask \"...\"`")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -346,10 +347,12 @@ class ChatService:
                 return
         if built.hint:
             yield Notice(built.hint)
-        async for event in turn.run(self.chain(target.provider, explicit=explicit)):
-            if title and isinstance(event, TurnFinished) and event.status is MessageStatus.COMPLETE:
-                self.titles.schedule(conversation_id, Target(event.provider, event.model))
-            yield event
+        # aclosing: a consumer that stops early (a closed pipe) closes the turn now, while the store is open.
+        async with aclosing(turn.run(self.chain(target.provider, explicit=explicit))) as events:
+            async for event in events:
+                if title and isinstance(event, TurnFinished) and event.status is MessageStatus.COMPLETE:
+                    self.titles.schedule(conversation_id, Target(event.provider, event.model))
+                yield event
 
     def chain(self, first: str, *, explicit: bool = False) -> tuple[str, ...]:
         """The provider and then its fallbacks, in the configured order; only the provider itself when the

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import TYPE_CHECKING
 
 from chatapp.config import ProviderSpec
@@ -73,31 +74,33 @@ class Turn:
             job = Job(priority=Priority.INTERACTIVE, chain=chain, build_request=self._build_request, label="turn",
                       estimated_input_tokens=self._builds[self._spec.name].input_tokens)
             try:
-                async for event in self._service.engine.stream(job):
-                    if isinstance(event, AttemptStarted):
-                        answering = Target(event.provider, event.model)
-                        if event.restarted:
-                            previous = self._reply.id
-                            self.new_reply(answering)
-                            yield ReplyRestarted(previous, self._reply.id, answering.provider, answering.model,
-                                                 self._service.redact(event.reason or "the reply broke off"))
-                        else:
-                            self._store.update_message(self._reply.id, provider=event.provider, model=event.model)
-                        continue
-                    if isinstance(event, AttemptFailed):
-                        if event.had_output:
-                            self._writer.close(MessageStatus.INCOMPLETE, error=self._service.redact(str(event.error)))
-                        continue
-                    if isinstance(event, TextDelta):
-                        self._writer.append(event.text)
-                    elif isinstance(event, Usage):
-                        self._writer.usage = event
-                        built = self._builds.get(answering.provider)
-                        if built is not None:
-                            self._service.context.observe(built, event)
-                    elif isinstance(event, Notice):
-                        event = Notice(self._service.redact(event.text))
-                    yield event
+                async with aclosing(self._service.engine.stream(job)) as stream:
+                    async for event in stream:
+                        if isinstance(event, AttemptStarted):
+                            answering = Target(event.provider, event.model)
+                            if event.restarted:
+                                previous = self._reply.id
+                                self.new_reply(answering)
+                                yield ReplyRestarted(previous, self._reply.id, answering.provider, answering.model,
+                                                     self._service.redact(event.reason or "the reply broke off"))
+                            else:
+                                self._store.update_message(self._reply.id, provider=event.provider, model=event.model)
+                            continue
+                        if isinstance(event, AttemptFailed):
+                            if event.had_output:
+                                reason = self._service.redact(str(event.error))
+                                self._writer.close(MessageStatus.INCOMPLETE, error=reason)
+                            continue
+                        if isinstance(event, TextDelta):
+                            self._writer.append(event.text)
+                        elif isinstance(event, Usage):
+                            self._writer.usage = event
+                            built = self._builds.get(answering.provider)
+                            if built is not None:
+                                self._service.context.observe(built, event)
+                        elif isinstance(event, Notice):
+                            event = Notice(self._service.redact(event.text))
+                        yield event
             except ProviderError as exc:
                 if exc.kind is ErrorKind.CONTEXT_TOO_LONG and not compressed and not self._writer.text:
                     compressed = True
