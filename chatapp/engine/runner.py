@@ -88,6 +88,10 @@ class JobRun:
         else:
             self._budget = retry.background_deadline
         self._deadline: float | None = None  # set when the first slot is granted
+        # Each provider may spend only its share of what is left before its first token, so a stuck one
+        # leaves time for the fallbacks after it: set when its first slot is granted.
+        self._provider_deadline: float | None = None
+        self._providers_left = 1
         self._reason: str | None = None  # why the next attempt is not the first
         self._restart = False  # text of a failed attempt was shown
 
@@ -97,6 +101,13 @@ class JobRun:
         return tuple(dict.fromkeys(names))  # drop repeats, keep order
 
     def remaining(self) -> float:
+        """Seconds the current provider may still wait (its share, within the job's deadline)."""
+        left = self._job_remaining()
+        if self._provider_deadline is not None:
+            left = min(left, self._provider_deadline - self._ctx.clock())
+        return left
+
+    def _job_remaining(self) -> float:
         if self._deadline is None:
             return self._budget
         return self._deadline - self._ctx.clock()
@@ -107,11 +118,18 @@ class JobRun:
             raise ProviderError(ErrorKind.UNAVAILABLE, "no provider configured")
         last: ProviderError | None = None
         for index, name in enumerate(chain):
+            self._providers_left = len(chain) - index
+            self._provider_deadline = None
             try:
-                async with aclosing(self._on_provider(name, is_fallback=index > 0)) as events:
-                    async for event in events:
-                        yield event
-                return
+                try:
+                    async with aclosing(self._on_provider(name, is_fallback=index > 0)) as events:
+                        async for event in events:
+                            yield event
+                    return
+                except DeadlineExceeded as exc:
+                    if index + 1 >= len(chain) or self._job_remaining() <= 0:
+                        raise
+                    raise _ProviderDone(exc, "did not answer within its share of the turn's deadline") from None
             except _ProviderDone as done:
                 last = done.error
                 self._reason = f"{name} {done.why}"
@@ -250,15 +268,18 @@ class JobRun:
         if self._deadline is None:
             lease = await scheduler.acquire(name, priority, ticket=self._ticket)
             self._deadline = self._ctx.clock() + self._budget
-            return lease
-        left = self.remaining()
-        if left <= 0:
-            raise DeadlineExceeded("the request deadline ran out", provider=name)
-        try:
-            async with asyncio.timeout(left):
-                return await scheduler.acquire(name, priority, ticket=self._ticket)
-        except TimeoutError:
-            raise DeadlineExceeded("the request deadline ran out waiting for a slot", provider=name) from None
+        else:
+            left = self.remaining()
+            if left <= 0:
+                raise DeadlineExceeded("the request deadline ran out", provider=name)
+            try:
+                async with asyncio.timeout(left):
+                    lease = await scheduler.acquire(name, priority, ticket=self._ticket)
+            except TimeoutError:
+                raise DeadlineExceeded("the request deadline ran out waiting for a slot", provider=name) from None
+        if self._provider_deadline is None:
+            self._provider_deadline = self._ctx.clock() + self._job_remaining() / self._providers_left
+        return lease
 
     async def _wait_for_rate(self, name: str, limiter: RateLimiter, tokens: int) -> AsyncIterator[Notice]:
         """Sleep until the provider's budgets allow the request; fall back if that is past the deadline."""

@@ -156,14 +156,38 @@ async def test_slow_but_steady_stream_is_not_a_stall():
 
 async def test_the_total_deadline_stops_everything():
     a = FakeProvider("a", default=[HANG])
-    b = FakeProvider("b")
-    h = make_engine([a, b], [spec("a", first_token_timeout=30), spec("b")], fake_time=False)
+    b = FakeProvider("b", default=[HANG])
+    h = make_engine([a, b], [spec("a", first_token_timeout=30), spec("b", first_token_timeout=30)], fake_time=False)
     loop = asyncio.get_running_loop()
     start = loop.time()
     with pytest.raises(DeadlineExceeded) as info:
-        await collect(h.engine, job("a", "b", deadline=0.1))
+        await collect(h.engine, job("a", "b", deadline=0.2))
     assert loop.time() - start < 2
-    assert info.value.kind is ErrorKind.TIMEOUT and b.calls == 0
+    assert info.value.kind is ErrorKind.TIMEOUT and a.calls == 1 and b.calls == 1
+
+
+async def test_a_stuck_first_provider_leaves_the_fallback_its_share_of_the_deadline():
+    """A silent server with a long first-token timeout must not spend the whole turn: the fallback answers."""
+    a = FakeProvider("a", default=[HANG])
+    b = FakeProvider("b", replies=[ok("b answers")])
+    h = make_engine([a, b], [spec("a", first_token_timeout=30), spec("b", first_token_timeout=30)], fake_time=False)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    events = await asyncio.wait_for(collect(h.engine, job("a", "b", deadline=1.0)), 10)
+    assert texts(events) == "b answers" and a.calls == 1 and b.calls == 1
+    assert 0.4 <= loop.time() - start < 5  # a had about half the deadline, not all of it
+    [notice] = [e for e in events if isinstance(e, Notice)]
+    assert "share of the turn's deadline" in notice.text and "falling back to b" in notice.text
+
+
+async def test_retries_on_the_first_provider_stop_at_its_share_of_the_deadline():
+    a = FakeProvider("a", default=[err(ErrorKind.TRANSIENT)])
+    b = FakeProvider("b", replies=[ok("b answers")])
+    h = make_engine([a, b], retry=RetrySettings(base_delay=4.0, max_delay=8.0, max_attempts=50,
+                                                interactive_deadline=45.0))
+    events = await collect(h.engine, job("a", "b"))
+    assert texts(events) == "b answers" and b.calls == 1
+    assert sum(h.time.sleeps) < 45 / 2
 
 
 async def test_stream_ending_without_finish_is_interrupted_and_retried():
