@@ -148,6 +148,12 @@ class Notice:
 
 
 @dataclass(frozen=True, slots=True)
+class SetupHint(Notice):
+    """Advice about the setup, not about this turn (an unknown model's assumed window): said once per
+    provider per run, outside the conversation."""
+
+
+@dataclass(frozen=True, slots=True)
 class ReplyRestarted:
     """The text shown so far was kept as an incomplete message; a fresh reply begins."""
 

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from chatapp.service import ChatService
 
 
-def _size(n: int | None) -> str:
-    return "?" if n is None else f"{n / 1_000_000:.0f} MB"
+def _size(n: int) -> str:
+    return f"{n / 1_000_000:.0f} MB"
 
 
 def report(service: ChatService, out: Callable[[str], None]) -> None:
@@ -38,6 +38,9 @@ def report(service: ChatService, out: Callable[[str], None]) -> None:
         fallback = "  (fallback)" if state.name in settings.fallback else ""
         out(f" {mark} {state.name:<12} {state.kind:<9} {state.model:<24} {verdict}{fallback}")
         spec = settings.provider(state.name)
+        hint = service.window_hint(state.name)
+        if hint:
+            out(f"      {visible(hint)}")
         if spec.kind == "llamacpp":
             _local_model_lines(settings, spec.name, spec.model_path, out)
 
@@ -49,13 +52,12 @@ def _local_model_lines(settings: Settings, name: str, model_path: str | None, ou
         from chatapp.providers.embedded_model import embedded_model_info
 
         info = embedded_model_info(settings.paths)
-        assembled = "ready" if info.assembled else "assembled on first use"
-        out(f"      model file: {info.path} ({_size(info.size)}, {assembled}); packaged Gemma 3 270M, "
+        state = f"{_size(info.size)}, ready" if info.assembled and info.size else "assembled on first use"
+        out(f"      model file: {info.path} ({state}); packaged Gemma 3 270M, "
             f"a small base model: point model_path at an instruction-tuned GGUF for real answers")
         return
     path = Path(model_path).expanduser()
-    size = path.stat().st_size if path.exists() else None
-    out(f"      model file: {path} ({_size(size)})")
+    out(f"      model file: {path} ({_size(path.stat().st_size) if path.is_file() else 'not found'})")
 
 
 async def check(service: ChatService, out: Callable[[str], None]) -> int:

@@ -24,6 +24,7 @@ from chatapp.domain import (
     Notice,
     ProviderError,
     Role,
+    SetupHint,
     Target,
     TurnEvent,
     TurnFinished,
@@ -52,6 +53,7 @@ class ChatService:
         self._closed = False
         self._templates: TemplateLibrary | None = None
         self._learned_windows: dict[tuple[str, str], int | None] = {}
+        self._hinted: set[str] = set()  # providers whose setup hint was given this run
         self.store.close_streaming()
 
     @classmethod
@@ -172,6 +174,12 @@ class ChatService:
             self._learned_windows[key] = await discover_context_window(
                 spec.base_url, spec.model, spec.resolve_api_key(self.settings.environ))
         return self._spec(target)
+
+    def window_hint(self, name: str) -> str | None:
+        """What to set when the provider's model window is a guess (for `doctor`); None when it is known."""
+        from chatapp.context.window import model_limits
+
+        return model_limits(self._spec(self.target_for(None, name))).hint
 
     def warm(self) -> None:
         """Start loading token encodings in the background (never blocks)."""
@@ -345,8 +353,9 @@ class ChatService:
             except ProviderError as exc:
                 yield turn.fail(exc, target)
                 return
-        if built.hint:
-            yield Notice(built.hint)
+        if built.hint and target.provider not in self._hinted:
+            self._hinted.add(target.provider)
+            yield SetupHint(built.hint)
         # aclosing: a consumer that stops early (a closed pipe) closes the turn now, while the store is open.
         async with aclosing(turn.run(self.chain(target.provider, explicit=explicit))) as events:
             async for event in events:

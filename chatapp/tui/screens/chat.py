@@ -21,6 +21,7 @@ from chatapp.domain import (
     Notice,
     ReplyRestarted,
     Role,
+    SetupHint,
     Target,
     TextDelta,
     TurnFinished,
@@ -227,6 +228,8 @@ class ChatScreen(Screen[None]):
                 view.message_id = event.assistant_message_id
             elif isinstance(event, Usage):
                 self.status.tokens = f"{event.input_tokens:,} in · {event.output_tokens:,} out"
+            elif isinstance(event, SetupHint):  # about the setup, not this conversation
+                self.notify(event.text, severity="warning", timeout=12)
             elif isinstance(event, Notice):
                 self.message_list.mount(NoticeMessage(event.text), before=view)
                 self.status.activity = event.text
