@@ -120,7 +120,6 @@ async def test_server_unreachable_is_a_message_not_a_crash(isolated_env, monkeyp
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
     monkeypatch.setenv("OPENAI_BASE_URL", refused_base_url())
-    monkeypatch.setenv("CHATAPP_CONFIG", str(isolated_env.config_dir / "none.toml"))
     service = ChatService.open(load_settings())
     async with ChatApp(service, Target("openai", "gpt-4o-mini")).run_test() as pilot:
         await send_prompt(pilot, "hello")
