@@ -43,6 +43,16 @@ class Paths:
         return self.data_dir / "chatapp.db"
 
     @property
+    def batch_database(self) -> Path:
+        """Batch job state: a sidecar database, apart from the conversations."""
+        return self.data_dir / "batches.db"
+
+    @property
+    def interactive_marks_dir(self) -> Path:
+        """Where a waiting turn leaves a mark that batch runs in other processes give way to."""
+        return self.data_dir / "interactive"
+
+    @property
     def templates_dir(self) -> Path:
         return self.config_dir / "templates"
 

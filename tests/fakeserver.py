@@ -182,9 +182,11 @@ Script = Reply | Error | Disconnect
 class _Queued:
     script: Script
     remaining: int
-    match: str | None
+    match: str | Callable[[RecordedRequest], bool] | None
 
     def applies_to(self, request: RecordedRequest) -> bool:
+        if callable(self.match):
+            return bool(self.match(request))
         return self.match is None or self.match == request.wire or request.path.startswith(self.match)
 
 
@@ -209,6 +211,9 @@ class FakeServer:
         self._httpd = _HTTPServer(self)
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), name="fakeserver", daemon=True)
         self._ids = itertools.count(1)
+        from fakeserver_batches import BatchDesk
+
+        self.batch_api = BatchDesk(self)  # OpenAI Batch and Anthropic Message Batches
 
     # lifecycle
     def start(self) -> FakeServer:
@@ -248,9 +253,10 @@ class FakeServer:
         return self.url
 
     # scripting
-    def script(self, *scripts: Script, repeat: int = 1, match: str | None = None) -> None:
-        """Queue scripts, each for `repeat` consecutive requests; `match` ("openai", "anthropic" or a path
-        prefix) limits them to those requests, others skip past them in the queue."""
+    def script(self, *scripts: Script, repeat: int = 1,
+               match: str | Callable[[RecordedRequest], bool] | None = None) -> None:
+        """Queue scripts, each for `repeat` consecutive requests; `match` ("openai", "anthropic", a path
+        prefix, or a predicate of the request) limits them to those requests, others skip past them."""
         with self._lock:
             self._queue.extend(_Queued(s, repeat, match) for s in scripts)
 
@@ -545,6 +551,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, request: RecordedRequest) -> None:
         wire = self._wire
+        if self.fake.batch_api.handles(self.command, request.path) and self._authorized(wire, request.headers):
+            return self._send_json(*self.fake.batch_api.answer(request), {})
         is_completion = request.wire is not None and self.command == "POST"
         is_models = self.command == "GET" and request.path.endswith("/models")
         if not (is_completion or is_models):
@@ -592,7 +600,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def _send_json(self, status: int, body: Any, headers: Mapping[str, str]) -> None:
-        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        if not isinstance(body, bytes):
+            data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        else:
+            data = body
         self._start(status, "application/json", headers, len(data))
         self.wfile.write(data)
 

@@ -15,12 +15,12 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from chatapp.cli import ask, doctor, listing, stats, templates
+from chatapp.cli import ask, batch, doctor, listing, stats, templates
 from chatapp.cli.common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, error, tolerant_streams
 from chatapp.config import ConfigError, Settings, load_settings
 from chatapp.store.db import StoreError
 
-COMMANDS = (ask, listing, templates, doctor, stats)
+COMMANDS = (ask, batch, listing, templates, doctor, stats)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -102,12 +102,12 @@ class RequestEngine:
     async def complete(self, job: Job) -> Completion:
         """Run `job` to the end and return the text of the reply that finished.
 
-        BACKGROUND jobs run in a task the scheduler owns, so an interactive turn can preempt them; a
-        preempted job is requeued at the front of the background class and runs again from scratch.
+        BACKGROUND and BATCH jobs run in a task the scheduler owns, so more urgent work can preempt them;
+        a preempted job is requeued at the front of its class and runs again from scratch.
         """
         self._check_open()
         try:
-            if job.priority is Priority.BACKGROUND:
+            if job.priority is not Priority.INTERACTIVE:
                 return await self.scheduler.run_preemptible(
                     lambda ticket: self._collect(job, ticket), name=f"chatapp-engine:{job.label or 'job'}"
                 )

@@ -14,8 +14,11 @@ PREEMPTED = "preempted by interactive work"
 
 
 class Priority(IntEnum):
+    """Scheduling classes, most urgent first: a user's turn, its titles and summaries, batch items."""
+
     INTERACTIVE = 0
     BACKGROUND = 1
+    BATCH = 2
 
 
 class SchedulerClosed(Exception):
@@ -66,7 +69,7 @@ class Lease:
     def preemptible(self) -> bool:
         ticket = self.ticket
         return (
-            self.priority is Priority.BACKGROUND
+            self.priority is not Priority.INTERACTIVE
             and not self.aged
             and not self.revoked
             and ticket is not None
@@ -92,3 +95,5 @@ class SchedulerSnapshot:
     aged_grants: int
     interactive_wait: Percentiles
     background_wait: Percentiles
+    running_batch: int = 0
+    queued_batch: int = 0

@@ -7,7 +7,8 @@ class under global and per-key concurrency limits *and* preempts running low-pri
 The unit of scheduling is a slot for one attempt on one provider (`acquire` -> `Lease`), so a job
 holds nothing while it sleeps in a backoff. Rules:
 
-- INTERACTIVE waiters are served before BACKGROUND ones, FIFO within a class.
+- INTERACTIVE waiters are served before BACKGROUND ones, and those before BATCH ones; FIFO within a
+  class.
 - Aging: a background waiter queued longer than `aging_after` ranks with the interactive class by
   arrival, so background work is not starved by a steady stream of turns. A slot won that way is
   not preemptible (or the aged job could be preempted forever).
@@ -15,7 +16,9 @@ holds nothing while it sleeps in a backoff. Rules:
   ones) are held by preemptible background work, the most recently started such holder is revoked:
   its slot passes to the interactive waiter at once and its task is cancelled. Only work started
   through `run_preemptible` is preemptible; that helper restarts the cancelled work at the front of
-  the background class, so a preempted job is never lost.
+  its class, so a preempted job is never lost.
+- BATCH work (thousands of queued items) never ages, and is preempted before background work, also
+  by a blocked background waiter: titles and summaries keep running beside a batch.
 """
 
 from __future__ import annotations
@@ -130,7 +133,7 @@ class Scheduler:
     def _rank(self, waiter: _Waiter, now: float) -> tuple[int, int, int]:
         if waiter.priority is Priority.INTERACTIVE or self._is_aged(waiter, now):
             return (0, 0, waiter.order)
-        return (1, 0 if waiter.front else 1, waiter.order)
+        return (int(waiter.priority), 0 if waiter.front else 1, waiter.order)
 
     def _is_aged(self, waiter: _Waiter, now: float) -> bool:
         return waiter.priority is Priority.BACKGROUND and now - waiter.enqueued_at >= self._aging_after
@@ -148,21 +151,26 @@ class Scheduler:
                     break
                 if self._has_room(waiter.provider):
                     self._grant(waiter, now)
-        if self._preemption:
+        if self._preemption and (self._waiting[Priority.INTERACTIVE] or self._waiting[Priority.BACKGROUND]):
             self._preempt(now)
 
     def _preempt(self, now: float) -> None:
-        for waiter in list(self._waiting[Priority.INTERACTIVE].values()):
+        """Interactive waiters take slots from background or batch work; background ones from batch work."""
+        blocked = [*self._waiting[Priority.INTERACTIVE].values(), *self._waiting[Priority.BACKGROUND].values()]
+        for waiter in blocked:
             if waiter.future.done() or self._has_room(waiter.provider):
                 continue  # cancelled, or only waiting behind a higher-ranked waiter on its provider
+            rank = Priority.INTERACTIVE if self._is_aged(waiter, now) else waiter.priority
             provider_full = self._running.get(waiter.provider, 0) >= self._limit(waiter.provider)
             victims = [
                 lease for lease in self._holders.values()
-                if lease.preemptible and (not provider_full or lease.provider == waiter.provider)
+                if lease.preemptible and lease.priority > rank
+                and (not provider_full or lease.provider == waiter.provider)
             ]
             if not victims:
                 continue
-            victim = max(victims, key=lambda lease: lease.seq)
+            # Batch before background; the most recently started first (it has done the least work).
+            victim = max(victims, key=lambda lease: (lease.priority, lease.seq))
             self._revoke(victim)
             if self._has_room(waiter.provider):
                 self._grant(waiter, now)
@@ -220,7 +228,7 @@ class Scheduler:
         """Run `work(ticket)` in a task this scheduler owns; restart it when it is preempted.
 
         `work` must pass the ticket to every `acquire` so its slots can be preempted. A restart
-        starts from scratch at the front of the background class. Cancelling the caller cancels the
+        starts from scratch at the front of its class. Cancelling the caller cancels the
         work for good.
         """
         ticket = Ticket(order=next(self._seq))
@@ -272,6 +280,8 @@ class Scheduler:
             running_background=running[Priority.BACKGROUND],
             queued_interactive=len(self._waiting[Priority.INTERACTIVE]),
             queued_background=len(self._waiting[Priority.BACKGROUND]),
+            running_batch=running[Priority.BATCH],
+            queued_batch=len(self._waiting[Priority.BATCH]),
             preemptions=self._counters.preemptions,
             aged_grants=self._counters.aged_grants,
             interactive_wait=Percentiles.of(self._counters.waits[Priority.INTERACTIVE]),

@@ -26,6 +26,7 @@ from chatapp.domain import (
     Role,
     SetupHint,
     Target,
+    TextDelta,
     TurnEvent,
     TurnFinished,
     TurnStarted,
@@ -35,9 +36,14 @@ from chatapp.store.conversations import Store
 
 if TYPE_CHECKING:
     from chatapp.engine import EngineStats, RequestEngine, StatsSnapshot
+    from chatapp.service.batch import BatchRun
+    from chatapp.service.batch_desk import BatchPlan
+    from chatapp.service.batch_estimate import BatchEstimate
+    from chatapp.service.batch_remote import RemoteBatchRun
     from chatapp.service.context_keeper import ContextKeeper, Gauge
     from chatapp.service.probe import ProbeResult
     from chatapp.service.titles import TitleMaker
+    from chatapp.store.batch_jobs import BatchJobs, JobRecord
     from chatapp.store.context_records import SummaryRow
     from chatapp.templates import ArmStats, Assignment, RenderedPrompt, TemplateLibrary
 
@@ -65,9 +71,12 @@ class ChatService:
 
     @cached_property
     def engine(self) -> RequestEngine:
-        from chatapp.engine import RequestEngine
+        from chatapp.engine import EngineOptions, RequestEngine
 
-        return RequestEngine(self.settings, self.pool.get)
+        # The global cap must not undercut a provider's own limit (a batch may ask for 32 at once).
+        widest = max((spec.max_concurrency for spec in self.settings.providers.values()), default=0)
+        return RequestEngine(self.settings, self.pool.get,
+                             options=EngineOptions(global_concurrency=max(EngineOptions.global_concurrency, widest)))
 
     @cached_property
     def context(self) -> ContextKeeper:
@@ -99,6 +108,8 @@ class ChatService:
             await self.engine.aclose()
             self._save_stats()
         await self.pool.aclose()
+        if "_batch_jobs" in loaded:
+            self._batch_jobs.close()
         self.store.close()
 
     # --- stats -------------------------------------------------------------------------------
@@ -321,7 +332,19 @@ class ChatService:
         a fallback without their consent (`fallback_on_explicit = true` in the config).
         `title`: after the first reply of an untitled conversation, name it in a background job.
         """
+        from chatapp.store.interactive_marks import InteractiveMarks
+
         target = self.target_for(conversation_id, provider, model)
+        # Batch runs in other processes start nothing new on this provider until the reply starts.
+        with InteractiveMarks(self.settings.paths.interactive_marks_dir).hold(target.provider) as waiting:
+            async with aclosing(self._send(conversation_id, text, target, title=title, explicit=explicit)) as events:
+                async for event in events:
+                    if isinstance(event, TextDelta | TurnFinished):
+                        waiting.release()
+                    yield event
+
+    async def _send(self, conversation_id: str | None, text: str, target: Target, *,
+                    title: bool, explicit: bool) -> AsyncIterator[TurnEvent]:
         if conversation_id is None:
             conversation_id = self.store.create_conversation(target.provider, target.model).id
         else:
@@ -376,6 +399,55 @@ class ChatService:
         if isinstance(recorded, dict) and recorded.get("role") == Role.SYSTEM.value:
             return str(recorded.get("text") or "") or None
         return None
+
+    # --- batch jobs ---------------------------------------------------------------------------
+
+    @cached_property
+    def _batch_jobs(self) -> BatchJobs:
+        from chatapp.store.batch_jobs import BatchJobs
+
+        return BatchJobs.open(self.settings.paths.batch_database)
+
+    def estimate_batch(self, plan: BatchPlan) -> BatchEstimate:
+        """Tokens, cost and time of a batch before it starts; raises InputError/TemplateError/ConfigError."""
+        from chatapp.service.batch_desk import estimate_plan
+
+        return estimate_plan(self.settings, plan, self.templates)
+
+    def start_batch(self, plan: BatchPlan, total: int) -> BatchRun | RemoteBatchRun:
+        """Record a new job and return its run (call before any turn: the plan's limits shape the engine)."""
+        from chatapp.service.batch_desk import create_job
+
+        return self._batch_run(create_job(self._batch_jobs, plan, total))
+
+    def resume_batch(self, job_id: str) -> BatchRun | RemoteBatchRun:
+        """A stopped or killed job's run; raises KeyError for an unknown id, RuntimeError for a live one."""
+        job = self._batch_jobs.job(job_id)
+        if job is None:
+            raise KeyError(job_id)
+        if job.alive:
+            raise RuntimeError(f"batch {job.id} is still running (pid {job.pid})")
+        return self._batch_run(job)
+
+    def _batch_run(self, job: JobRecord) -> BatchRun | RemoteBatchRun:
+        from chatapp.service.batch_desk import BatchPlan, open_run, with_batch_spec
+
+        if "engine" not in self.__dict__:  # the job's concurrency and limits shape this process's engine
+            self.settings = with_batch_spec(self.settings, BatchPlan.from_options(job.options))
+        return open_run(job, settings=self.settings, jobs=self._batch_jobs, templates=self.templates,
+                        engine=lambda: self.engine, redact=self.redact)
+
+    def batch_job(self, job_id: str) -> JobRecord | None:
+        return self._batch_jobs.job(job_id)
+
+    def batch_jobs(self, limit: int = 20) -> list[JobRecord]:
+        return self._batch_jobs.jobs(limit)
+
+    def running_batches(self) -> list[JobRecord]:
+        """Jobs whose process is alive now (for the TUI's status line); never creates the database."""
+        if not self.settings.paths.batch_database.exists():
+            return []
+        return [job for job in self._batch_jobs.jobs(50) if job.alive]
 
     # --- secrets -----------------------------------------------------------------------------
 

@@ -363,3 +363,48 @@ async def test_attempt_started_comes_only_once_a_slot_is_held():
     blocker.release()
     await task
     assert isinstance(seen[0], AttemptStarted)
+
+
+# --- the batch class -----------------------------------------------------------------------
+
+
+async def test_batch_waiters_go_after_background_and_interactive_and_never_age():
+    time = FakeTime()
+    s = scheduler(global_limit=1, time=time, aging_after=1.0)
+    holder = await s.acquire("p", INT)
+    order: list[str] = []
+
+    async def want(label: str, priority: Priority) -> None:
+        lease = await s.acquire("p", priority)
+        order.append(label)
+        await asyncio.sleep(0)
+        lease.release()
+
+    tasks = [asyncio.create_task(want("batch", Priority.BATCH))]
+    await settle()
+    time.advance(60)  # far past aging_after: a batch item still ranks last
+    for label, priority in [("bg", BG), ("int", INT)]:
+        tasks.append(asyncio.create_task(want(label, priority)))
+        await settle()
+    holder.release()
+    await asyncio.gather(*tasks)
+    assert order == ["int", "bg", "batch"]
+    snap = s.snapshot()
+    assert (snap.running_batch, snap.queued_batch) == (0, 0)
+
+
+async def test_interactive_and_background_work_preempt_a_running_batch_item():
+    slow = [TextDelta("batch "), Pause(0.3), TextDelta("item"), Finish("stop")]
+    a = FakeProvider("a", replies=[slow, ok("title"), slow])
+    h = make_engine([a], [spec("a", max_concurrency=1)], fake_time=False)
+    batch = asyncio.create_task(h.engine.complete(job("a", priority=Priority.BATCH, label="batch")))
+    while a.active == 0:
+        await asyncio.sleep(0.001)
+    assert h.engine.scheduler.snapshot().running_batch == 1
+    start = asyncio.get_running_loop().time()
+    title = await h.engine.complete(job("a", priority=Priority.BACKGROUND, label="title"))
+    assert title.text == "title"
+    assert asyncio.get_running_loop().time() - start < 0.2  # did not wait for the batch item
+    result = await asyncio.wait_for(batch, 2)
+    assert result.text == "batch item" and a.calls == 3
+    assert h.engine.stats.snapshot().scheduler.preemptions == 1
