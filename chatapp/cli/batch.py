@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chatapp.cli.batch_progress import ProgressReporter
 from chatapp.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError, error
 from chatapp.config import NO_PROVIDER_ADVICE, Settings
 from chatapp.textsafe import visible
@@ -22,8 +21,8 @@ from chatapp.textsafe import visible
 if TYPE_CHECKING:
     from chatapp.service import ChatService
     from chatapp.service.batch import BatchOutcome, BatchRun
+    from chatapp.service.batch_desk import BatchPlan, JobRecord
     from chatapp.service.batch_remote import RemoteBatchRun
-    from chatapp.store.batch_jobs import JobRecord
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -100,9 +99,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         await service.aclose()
 
 
-def _plan(settings: Settings, args: argparse.Namespace):  # noqa: ANN202 - BatchPlan, imported late
-    from chatapp.service.batch_desk import BatchPlan
-    from chatapp.templates import TemplateError, parse_var_args
+def _plan(settings: Settings, args: argparse.Namespace) -> BatchPlan:
+    from chatapp.service.batch_desk import BatchPlan, InputError, parse_variables
 
     input_path = Path(args.target[0])
     if not input_path.is_file():
@@ -111,9 +109,9 @@ def _plan(settings: Settings, args: argparse.Namespace):  # noqa: ANN202 - Batch
     if provider is None and settings.default_provider is None:
         raise UsageError(NO_PROVIDER_ADVICE)
     try:
-        variables = parse_var_args(args.var)
-    except TemplateError as exc:
-        raise UsageError(f"template: {exc}") from None
+        variables = parse_variables(args.var)
+    except InputError as exc:
+        raise UsageError(f"batch: {exc}") from None
     return BatchPlan(input_path=input_path, output_path=args.output, provider=provider,
                      model=args.batch_model or args.model, fmt=args.fmt, column=args.column, template=args.template,
                      variables=dict(variables), concurrency=args.concurrency, rpm=args.rpm, tpm=args.tpm,
@@ -122,8 +120,7 @@ def _plan(settings: Settings, args: argparse.Namespace):  # noqa: ANN202 - Batch
 
 
 def _start(service: ChatService, settings: Settings, args: argparse.Namespace) -> BatchRun | RemoteBatchRun | None:
-    from chatapp.service.batch_input import InputError
-    from chatapp.templates import TemplateError
+    from chatapp.service.batch_desk import InputError
 
     plan = _plan(settings, args)
     state = service.provider_availability(plan.provider or settings.default_provider or "")
@@ -131,7 +128,7 @@ def _start(service: ChatService, settings: Settings, args: argparse.Namespace) -
         raise UsageError(f"provider {state.name!r} is unavailable: {state.reason}")
     try:
         estimate = service.estimate_batch(plan)
-    except (InputError, TemplateError) as exc:
+    except InputError as exc:
         raise UsageError(f"batch: {exc}") from None
     print(visible(estimate.describe()), file=sys.stderr)
     if estimate.items == 0:
@@ -165,6 +162,8 @@ def _resume(service: ChatService, job_id: str) -> BatchRun | RemoteBatchRun:
 
 
 async def _run(batch_run: BatchRun | RemoteBatchRun, args: argparse.Namespace) -> int:
+    from chatapp.cli.batch_progress import ProgressReporter
+
     loop = asyncio.get_running_loop()
     interrupts = 0
 

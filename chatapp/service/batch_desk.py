@@ -18,6 +18,8 @@ from chatapp.service.batch_input import BatchItem, InputError, PromptShaper, det
 from chatapp.service.batch_output import default_paths
 from chatapp.store.batch_jobs import BatchJobs, JobRecord
 
+__all__ = ["BatchPlan", "InputError", "JobRecord", "parse_variables"]
+
 if TYPE_CHECKING:
     from chatapp.engine import RequestEngine
     from chatapp.providers.batch_api import BatchAPI
@@ -108,12 +110,28 @@ def new_job_id() -> str:
     return "b" + secrets.token_hex(5)
 
 
+def parse_variables(pairs: list[str]) -> dict[str, str]:
+    """`--var key=value` arguments; InputError names the bad one."""
+    from chatapp.templates import TemplateError, parse_var_args
+
+    try:
+        return dict(parse_var_args(pairs))
+    except TemplateError as exc:
+        raise InputError(f"template: {exc}") from None
+
+
 def estimate_plan(settings: Settings, plan: BatchPlan, templates: TemplateLibrary) -> BatchEstimate:
     """Count and price the plan's items (reads the whole input once, one item at a time)."""
+    from chatapp.templates import TemplateError
+
     if plan.mode not in MODES:
         raise InputError(f"unknown mode {plan.mode!r} (use {' or '.join(MODES)})")
     spec = batch_spec(settings, plan)
-    items = item_source(plan, make_shaper(templates, plan, "estimate"))
+    try:
+        shaper = make_shaper(templates, plan, "estimate")
+    except TemplateError as exc:
+        raise InputError(f"template: {exc}") from None
+    items = item_source(plan, shaper)
     return estimate(items(), spec, max_tokens=plan.max_tokens, concurrency=spec.max_concurrency,
                     provider_mode=plan.mode == "provider")
 
