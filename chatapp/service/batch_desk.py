@@ -177,3 +177,10 @@ def batch_api(spec: ProviderSpec, settings: Settings) -> BatchAPI:
 
         return AnthropicBatch(spec, key)
     raise InputError(f"provider {spec.name!r} ({spec.kind}) has no batch API: use --mode live")
+
+
+def running_line(job: JobRecord) -> str:
+    finished = job.done + job.failed
+    share = finished / job.total if job.total else 0.0
+    return (f"batch {job.id} ({job.mode}): {finished:,}/{job.total:,} ({share:.0%}), {job.failed:,} failed, "
+            f"${job.cost:,.4f} · chatapp batch status {job.id}")

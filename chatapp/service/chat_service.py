@@ -443,11 +443,13 @@ class ChatService:
     def batch_jobs(self, limit: int = 20) -> list[JobRecord]:
         return self._batch_jobs.jobs(limit)
 
-    def running_batches(self) -> list[JobRecord]:
-        """Jobs whose process is alive now (for the TUI's status line); never creates the database."""
+    def running_batches(self) -> list[str]:
+        """One line per batch job running in any process (the stats screen shows them); never creates the DB."""
         if not self.settings.paths.batch_database.exists():
             return []
-        return [job for job in self._batch_jobs.jobs(50) if job.alive]
+        from chatapp.service.batch_desk import running_line
+
+        return [running_line(job) for job in self._batch_jobs.running_jobs()]
 
     # --- secrets -----------------------------------------------------------------------------
 

@@ -244,6 +244,11 @@ class BatchJobs:
         rows = self._conn.execute("SELECT * FROM jobs ORDER BY created DESC LIMIT ?", (limit,)).fetchall()
         return [self._record(row) for row in rows]
 
+    def running_jobs(self) -> list[JobRecord]:
+        """Jobs marked running whose process is alive (a killed run stays marked until resumed)."""
+        rows = self._conn.execute("SELECT * FROM jobs WHERE status = ? ORDER BY created", (JobStatus.RUNNING.value,))
+        return [job for job in (self._record(row) for row in rows.fetchall()) if job.alive]
+
     def set_status(self, job_id: str, status: JobStatus) -> None:
         pid = os.getpid() if status is JobStatus.RUNNING else None
         self._conn.execute("UPDATE jobs SET status = ?, pid = ?, updated = ? WHERE id = ?",

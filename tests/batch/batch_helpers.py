@@ -64,7 +64,7 @@ def only_job(env: dict[str, str]) -> str:
     return str(job_id)
 
 
-def wait_until(condition: Any, timeout: float = 120.0, what: str = "condition") -> None:
+def wait_until(condition: Any, timeout: float = 300.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

@@ -3,7 +3,6 @@ the estimate and its guards, and an interactive `ask` going before queued batch 
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -25,6 +24,7 @@ def _inject_faults(server: FakeServer, billing: Billing) -> None:
         server.script(Error(429, retry_after=0.01) if n % 2 else Error(503 if n % 4 == 1 else 500))
 
 
+@pytest.mark.timeout(600)  # subprocesses on a shared 2-core machine
 def test_thousand_items_with_faults_then_sigkill_and_resume(tmp_path):
     billing = Billing()
     poison = set(range(7, 1000, 97))  # 11 permanent failures spread through the input
@@ -76,6 +76,7 @@ def test_thousand_items_with_faults_then_sigkill_and_resume(tmp_path):
     assert all(len(times) == 2 and killed_at - times[0] < 2.0 for times in twice.values()), twice
 
 
+@pytest.mark.timeout(600)  # subprocesses on a shared 2-core machine
 def test_first_ctrl_c_drains_and_prints_the_resume_command(tmp_path):
     billing = Billing()
     with FakeServer(default=Reply(billing.reply, latency=0.2)) as server:
@@ -103,6 +104,7 @@ def test_first_ctrl_c_drains_and_prints_the_resume_command(tmp_path):
     assert len(billing.paid) == 60  # the drained run lost nothing and paid for nothing twice
 
 
+@pytest.mark.timeout(600)  # subprocesses on a shared 2-core machine
 def test_estimate_needs_yes_when_piped_and_max_cost_refuses_before_sending(tmp_path, fake_server):
     env = batch_env(tmp_path, fake_server.openai_base_url)
     source = tmp_path / "prompts.csv"
@@ -120,6 +122,7 @@ def test_estimate_needs_yes_when_piped_and_max_cost_refuses_before_sending(tmp_p
     assert "at most 10 output tokens each" in timed.stderr
 
 
+@pytest.mark.timeout(600)  # subprocesses on a shared 2-core machine
 def test_interactive_ask_starts_before_any_queued_batch_item(tmp_path):
     """A `chatapp ask` on the same provider while a batch runs: from the moment the ask waits, no queued
     batch item starts until the ask's request has reached the server."""
@@ -160,7 +163,7 @@ def test_interactive_ask_starts_before_any_queued_batch_item(tmp_path):
     assert not (marks.exists() and list(marks.iterdir()))  # the mark is gone once the reply started
 
 
-@pytest.mark.skipif(not hasattr(os, "getppid"), reason="posix")
+@pytest.mark.timeout(600)  # subprocesses on a shared 2-core machine
 def test_status_lists_jobs_and_unknown_job_is_one_line(tmp_path, fake_server):
     env = batch_env(tmp_path, fake_server.openai_base_url)
     source = tmp_path / "p.txt"

@@ -13,6 +13,7 @@ from fakeserver import Error, FakeServer, Reply
 
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])
+@pytest.mark.timeout(600)  # subprocesses on a shared 2-core machine
 def test_provider_batch_round_trip_with_a_restart_while_polling(tmp_path, kind):
     with FakeServer(default=Reply(lambda r: f"echo {r.prompt}")) as server:
         server.script(Error(400, "this prompt is rejected"), repeat=10**6, match=lambda r: "poison" in r.prompt)

@@ -112,3 +112,25 @@ async def test_ctrl_o_in_the_chat_opens_the_stats_screen(isolated_env, fake_serv
         await pilot.press("escape")
         await pilot.pause(0.1)
         assert not isinstance(pilot.app.screen, StatsScreen)
+
+
+async def test_running_batch_jobs_are_listed(service, isolated_env, monkeypatch):
+    import os
+
+    from chatapp.store.batch_jobs import BatchJobs, ItemResult, ItemState
+
+    monkeypatch.setattr(stats, "REFRESH_SECONDS", 60.0)
+    async with Host(service).run_test(size=(160, 30)) as pilot:
+        screen = pilot.app.screen
+        assert text_of(screen, "#stats-batches") == "batch jobs: none running"
+        assert "batch 0 running, 0 queued" in text_of(screen, "#stats-scheduler")
+        jobs = BatchJobs.open(isolated_env.batch_database)  # as a `chatapp batch` in another process would
+        job = jobs.create_job("bquick", mode="live", input_path=isolated_env.data_dir / "in.jsonl",
+                              output_path=isolated_env.data_dir / "out.jsonl",
+                              dead_letter_path=isolated_env.data_dir / "dead.jsonl", options={}, total=4)
+        jobs.record(job.id, ItemResult(0, "a", ItemState.DONE, text="x", cost=0.5))
+        assert job.pid == os.getpid()
+        await pilot.press("r")
+        assert text_of(screen, "#stats-batches") == (
+            "batch bquick (live): 1/4 (25%), 0 failed, $0.5000 · chatapp batch status bquick")
+        jobs.close()

@@ -1,4 +1,5 @@
-"""Per-provider stats (requests, breaker, latency, tokens, cost) and the scheduler's queues, refreshed live."""
+"""Per-provider stats (requests, breaker, latency, tokens, cost), the scheduler's queues and the batch jobs
+running in any process, refreshed live."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def scheduler_line(scheduler: SchedulerSnapshot | None) -> str:
     return (
         f"scheduler: interactive {scheduler.running_interactive} running, {scheduler.queued_interactive} queued"
         f" · background {scheduler.running_background} running, {scheduler.queued_background} queued"
+        f" · batch {scheduler.running_batch} running, {scheduler.queued_batch} queued"
         f" · preemptions {scheduler.preemptions} · interactive wait {waited}"
     )
 
@@ -63,6 +65,7 @@ class StatsScreen(ModalScreen[None]):
             yield Static(id="stats-empty")
             yield Static(id="stats-scheduler")
             yield Static(id="stats-cost")
+            yield Static(id="stats-batches")
             yield Static(Text("r refresh · esc close · updates every second"), id="stats-help")
 
     @property
@@ -103,6 +106,9 @@ class StatsScreen(ModalScreen[None]):
         empty.display = not body
         self.query_one("#stats-scheduler", Static).update(Text(visible(scheduler_line(snapshot.scheduler))))
         self.query_one("#stats-cost", Static).update(Text(visible(cost_line(snapshot))))
+        batches = self.service.running_batches()
+        self.query_one("#stats-batches", Static).update(
+            Text(visible("\n".join(batches) if batches else "batch jobs: none running")))
 
     def action_close_stats(self) -> None:
         self.dismiss(None)
