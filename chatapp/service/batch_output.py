@@ -38,7 +38,13 @@ class OutputFiles:
             private_file(path)
 
     def flush(self) -> int:
-        """Append every result that may be written now; returns how many rows were written."""
+        """Append every result that may be written now, a page at a time; returns how many rows."""
+        total = 0
+        while written := self._write_page():
+            total += written
+        return total
+
+    def _write_page(self) -> int:
         from_seq = self._mark.written_through if self._ordered else None
         results = self._jobs.unwritten(self._job_id, from_seq=from_seq)
         if not results:

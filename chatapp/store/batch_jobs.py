@@ -306,25 +306,22 @@ class BatchJobs:
         for (seq,) in cursor:
             yield seq
 
-    def unwritten(self, job_id: str, *, from_seq: int | None = None) -> list[ItemResult]:
-        """Finished items not yet in the output, by seq. `from_seq`: only the gap-free run starting there
-        (input order: a row waits until every earlier item is finished)."""
+    def unwritten(self, job_id: str, *, from_seq: int | None = None, limit: int = 2000) -> list[ItemResult]:
+        """Up to `limit` finished items not yet in the output, by seq. `from_seq`: only the gap-free run
+        starting there (input order: a row waits until every earlier item is finished)."""
         if from_seq is None:
             rows = self._conn.execute(
-                "SELECT * FROM items WHERE job_id = ? AND written = 0 AND state IN (?, ?) ORDER BY seq",
-                (job_id, *FINISHED),
+                "SELECT * FROM items WHERE job_id = ? AND written = 0 AND state IN (?, ?) ORDER BY seq LIMIT ?",
+                (job_id, *FINISHED, limit),
             ).fetchall()
             return [_result(row) for row in rows]
+        rows = self._conn.execute("SELECT * FROM items WHERE job_id = ? AND seq >= ? ORDER BY seq LIMIT ?",
+                                  (job_id, from_seq, limit)).fetchall()
         results: list[ItemResult] = []
-        expected = from_seq
-        cursor = self._conn.execute("SELECT * FROM items WHERE job_id = ? AND seq >= ? ORDER BY seq",
-                                    (job_id, from_seq))
-        for row in cursor:
+        for expected, row in enumerate(rows, start=from_seq):
             if row["seq"] != expected or row["state"] not in FINISHED:
                 break
             results.append(_result(row))
-            expected += 1
-        cursor.close()
         return results
 
     def mark_written(self, job_id: str, mark: WriteMark) -> None:
