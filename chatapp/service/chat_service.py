@@ -313,7 +313,20 @@ class ChatService:
         """Record the template on the conversation. A system-role template becomes its system prompt (a
         persona); a user-role one is recorded beside it, so filling a prompt never replaces the persona."""
         key = "template" if prompt.role is Role.SYSTEM else "user_template"
-        self.store.update_meta(conversation_id, **{key: prompt.to_dict(), f"{key}_assignment": assignment.to_dict()})
+        self.store.update_meta(conversation_id, **{key: prompt.to_dict(), f"{key}_assignment": assignment.to_dict(),
+                                                   f"{key}_from_seq": self.store.next_seq(conversation_id)})
+
+    def persona(self, conversation_id: str | None) -> str | None:
+        """The persona (system template) of a conversation as `name@version`, or None."""
+        conversation = self.store.get_conversation(conversation_id) if conversation_id else None
+        recorded = conversation.meta.get("template") if conversation else None
+        if isinstance(recorded, dict) and recorded.get("role") == Role.SYSTEM.value:
+            return f"{recorded.get('name')}@{recorded.get('version')}"
+        return None
+
+    def clear_persona(self, conversation_id: str) -> None:
+        """Drop the conversation's persona: later turns go without its system prompt (results stop counting)."""
+        self.store.update_meta(conversation_id, template=None, template_assignment=None, template_from_seq=None)
 
     def template_results(self, name: str) -> list[ArmStats]:
         from chatapp.templates import ArmStats

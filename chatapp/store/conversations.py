@@ -174,21 +174,30 @@ class Store:
             (MessageStatus.INCOMPLETE.value, MessageStatus.STREAMING.value),
         ).rowcount
 
-    def template_results(self, name: str) -> list[tuple[int, int, int, int, int, int]]:
-        """Per template version: (version, conversations, completed replies, input tokens, output tokens,
-        restarted replies), over conversations that recorded this template in their meta."""
+    def template_results(self, name: str) -> list[tuple[int, int, int, int, int]]:
+        """Per template version: (version, conversations, completed replies, input tokens, output tokens),
+        over conversations that recorded this template in their meta, counting only the messages made
+        after it was applied (`template_from_seq` / `user_template_from_seq`)."""
         rows = self._conn.execute(
             "SELECT COALESCE(json_extract(c.meta, '$.template.version'), "
             "json_extract(c.meta, '$.user_template.version')) AS version, COUNT(DISTINCT c.id), "
             "COALESCE(SUM(m.role = 'assistant' AND m.status = 'complete'), 0), "
-            "COALESCE(SUM(m.input_tokens), 0), COALESCE(SUM(m.output_tokens), 0), "
-            "COALESCE(SUM(m.role = 'assistant' AND m.status = 'incomplete'), 0) "
-            "FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id "
+            "COALESCE(SUM(m.input_tokens), 0), COALESCE(SUM(m.output_tokens), 0) "
+            "FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq >= "
+            "CASE WHEN json_extract(c.meta, '$.template.name') = ? "
+            "THEN COALESCE(json_extract(c.meta, '$.template_from_seq'), 0) "
+            "ELSE COALESCE(json_extract(c.meta, '$.user_template_from_seq'), 0) END "
             "WHERE json_extract(c.meta, '$.template.name') = ? OR json_extract(c.meta, '$.user_template.name') = ? "
             "GROUP BY version ORDER BY version",
-            (name, name),
+            (name, name, name),
         )
         return [tuple(row) for row in rows if row[0] is not None]
+
+    def next_seq(self, conversation_id: str) -> int:
+        """The sequence number the next message of the conversation will get."""
+        return self._conn.execute(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = ?", (conversation_id,)
+        ).fetchone()[0]
 
     # --- key/value (stats and other small state) -------------------------------------------
 

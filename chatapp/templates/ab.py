@@ -42,15 +42,10 @@ class ArmStats:
     turns: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
-    regenerations: int = 0
 
     @property
     def output_tokens_per_turn(self) -> float:
         return self.output_tokens / self.turns if self.turns else 0.0
-
-    @property
-    def regenerations_per_turn(self) -> float:
-        return self.regenerations / self.turns if self.turns else 0.0
 
     @property
     def turns_per_conversation(self) -> float:
@@ -59,11 +54,11 @@ class ArmStats:
 
 def format_arms(stats: Sequence[ArmStats]) -> str:
     """A small plain-text table, one row per version."""
-    header = f"{'version':>7}  {'convs':>6}  {'turns':>6}  {'turns/conv':>10}  {'out tok/turn':>12}  {'regen/turn':>10}"
+    header = f"{'version':>7}  {'convs':>6}  {'turns':>6}  {'turns/conv':>10}  {'out tok/turn':>12}"
     rows = [header]
     for arm in sorted(stats, key=lambda a: a.version):
         rows.append(
             f"{arm.version:>7}  {arm.conversations:>6}  {arm.turns:>6}  {arm.turns_per_conversation:>10.1f}  "
-            f"{arm.output_tokens_per_turn:>12.1f}  {arm.regenerations_per_turn:>10.2f}"
+            f"{arm.output_tokens_per_turn:>12.1f}"
         )
     return "\n".join(rows)

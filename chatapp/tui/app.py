@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import ClassVar
 
 from textual import work
-from textual.app import App
+from textual.app import App, SystemCommand
+from textual.screen import Screen
 
 from chatapp.config import ConfigError, Settings
 from chatapp.service import ChatService, Target
@@ -43,6 +45,12 @@ class ChatApp(App[None]):
             self.set_keymap(settings.keys)
         self.push_screen(ChatScreen(self.service, self._target, self._conversation_id))
         self.call_after_refresh(self._after_first_paint)
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if isinstance(screen, ChatScreen) and screen.persona:
+            yield SystemCommand("Clear persona", f"Drop {screen.persona} from this conversation's later turns",
+                                screen.action_clear_persona)
 
     def _after_first_paint(self) -> None:
         if self._target is not None:

@@ -128,7 +128,7 @@ def test_describe_shows_everything_the_show_command_needs():
         model="claude-sonnet-4-5",
         ab=ABSplit(((1, 1.0), (2, 3.0))),
     )
-    text = describe(template, versions=[1, 2], stats=[ArmStats(1, 10, 40, 0, 4000, 2), ArmStats(2, 30, 90)])
+    text = describe(template, versions=[1, 2], stats=[ArmStats(1, 10, 40, 0, 4000), ArmStats(2, 30, 90)])
     assert text.startswith("tutor@2 - A patient tutor\nrole: system    source: (in memory)\n")
     assert "versions: 1, 2 (default: 2; pin one with tutor@N)" in text
     assert "hints: provider=anthropic model=claude-sonnet-4-5" in text
@@ -147,8 +147,8 @@ def test_describe_builtin():
 
 
 def test_arm_stats_ratios():
-    arm = ArmStats(version=1, conversations=4, turns=10, input_tokens=5, output_tokens=250, regenerations=3)
-    assert (arm.turns_per_conversation, arm.output_tokens_per_turn, arm.regenerations_per_turn) == (2.5, 25, 0.3)
+    arm = ArmStats(version=1, conversations=4, turns=10, input_tokens=5, output_tokens=250)
+    assert (arm.turns_per_conversation, arm.output_tokens_per_turn) == (2.5, 25)
     assert ArmStats(2).output_tokens_per_turn == 0.0
 
 

