@@ -7,6 +7,7 @@ define the providers, and with none of those the embedded local model is the def
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 APP_NAME = "chatapp"
 PROVIDER_KINDS = ("openai", "anthropic", "llamacpp")
@@ -148,6 +150,8 @@ class Settings:
     compress_at: float = 0.75
     theme: str | None = None
     keys: dict[str, str] = field(default_factory=dict)
+    lock_timeout: float = 10.0  # seconds a writer waits for another process's database write lock
+    warnings: tuple[str, ...] = ()  # said once at start: e.g. a key in a config file others can read
     source: Path | None = None  # the config file read, if any
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -238,7 +242,7 @@ class _Parser:
     def parse(self, raw: dict[str, Any]) -> Settings:
         known_top = {
             "default_provider", "fallback", "fallback_on_explicit", "providers", "retry", "summary_provider",
-            "compress_at", "theme", "keys",
+            "compress_at", "theme", "keys", "lock_timeout",
         }
         for key in raw:
             if key not in known_top:
@@ -287,9 +291,42 @@ class _Parser:
             compress_at=float(compress_at),
             theme=raw.get("theme"),
             keys=dict(keys),
+            lock_timeout=self._number("lock_timeout", raw.get("lock_timeout", 10.0), low=0.1, high=3600),
+            warnings=self._warnings(table),
             source=self.path,
             environ=self.environ,
         )
+
+    def _number(self, key: str, value: Any, *, low: float, high: float) -> float:
+        """A finite number in [low, high]: nan, inf and 1e300 are refused here rather than hang a retry loop."""
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+                or not low <= value <= high:
+            raise self.error(key, f"must be a number from {low:g} to {high:g} (got {value!r})")
+        return float(value)
+
+    def _url(self, key: str, value: str) -> None:
+        parsed = urlsplit(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise self.error(key, f"must be an http:// or https:// URL with a host (got {value!r})")
+
+    def _env_url(self, name: str) -> str | None:
+        value = self.environ.get(name) or None
+        if value is not None:
+            parsed = urlsplit(value)
+            if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                raise ConfigError(f"{name}: must be an http:// or https:// URL with a host (got {value!r})")
+        return value
+
+    def _warnings(self, providers: Any) -> tuple[str, ...]:
+        if self.path is None or not isinstance(providers, dict):
+            return ()
+        if not any(isinstance(b, dict) and b.get("api_key") for b in providers.values()):
+            return ()
+        from chatapp.store.private_files import readable_by_others
+
+        if readable_by_others(self.path):
+            return (f"{self.path} holds an api_key and other users can read it: chmod 600 {self.path}",)
+        return ()
 
     def _providers_from_env(self) -> dict[str, ProviderSpec]:
         found: dict[str, ProviderSpec] = {}
@@ -299,7 +336,7 @@ class _Parser:
                     name=kind,
                     kind=kind,
                     model=self.environ.get(f"CHATAPP_{kind.upper()}_MODEL", DEFAULT_MODELS[kind]),
-                    base_url=self.environ.get(DEFAULT_BASE_URL_ENV[kind]) or None,
+                    base_url=self._env_url(DEFAULT_BASE_URL_ENV[kind]),
                 )
         return found
 
@@ -362,6 +399,11 @@ class _Parser:
                 raise self.error(f"{prefix}.{key}", f"must be a {type_name}")
             if positive and value <= 0:
                 raise self.error(f"{prefix}.{key}", "must be greater than zero")
+            if key in _NUMBER_RANGES:
+                low, high = _NUMBER_RANGES[key]
+                self._number(f"{prefix}.{key}", value, low=low, high=high)
+            if key == "base_url":
+                self._url(f"{prefix}.{key}", value)
             values[key] = value
         if kind == "llamacpp":
             if "model_path" not in values:
@@ -386,7 +428,18 @@ class _Parser:
         for key, value in block.items():
             if not hasattr(defaults, key):
                 raise self.error(f"retry.{key}", "unknown retry setting")
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise self.error(f"retry.{key}", "must be a positive number")
-            values[key] = int(value) if key == "max_attempts" else float(value)
+            low, high = _RETRY_RANGES[key]
+            number = self._number(f"retry.{key}", value, low=low, high=high)
+            values[key] = int(number) if key == "max_attempts" else number
         return replace(defaults, **values)
+
+
+# Ranges that keep a setting meaningful: beyond them a value is a typo that would hang or spin.
+_NUMBER_RANGES: dict[str, tuple[float, float]] = {
+    "rpm": (0.01, 1e7), "tpm": (1, 1e10), "timeout": (0.1, 3600), "first_token_timeout": (0.1, 3600),
+    "price_input": (0, 1e6), "price_output": (0, 1e6),
+}
+_RETRY_RANGES: dict[str, tuple[float, float]] = {
+    "base_delay": (0.001, 600), "max_delay": (0.001, 3600), "interactive_deadline": (0.1, 3600),
+    "background_deadline": (0.1, 86400), "max_attempts": (1, 100),
+}

@@ -11,14 +11,23 @@ import asyncio
 import contextlib
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from chatapp.cli import ask, batch, doctor, listing, stats, templates
-from chatapp.cli.common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, error, tolerant_streams
-from chatapp.config import ConfigError, Settings, load_settings
-from chatapp.store.db import StoreError
+from chatapp.cli.common import (
+    EXIT_BROKEN_PIPE,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    UsageError,
+    error,
+    tolerant_streams,
+)
+from chatapp.config import ConfigError, Paths, Settings, load_settings
+from chatapp.store.db import LOCK_TIMEOUT_SECONDS, StoreError, describe_failure, is_damage, set_aside
 
 COMMANDS = (ask, batch, listing, templates, doctor, stats)
 
@@ -53,6 +62,7 @@ def _detach_stdout() -> None:
 
 def _dispatch(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    settings: Settings | None = None
     try:
         settings = load_settings()
         if args.command is None:
@@ -60,9 +70,15 @@ def _dispatch(argv: Sequence[str] | None) -> int:
         if getattr(args, "is_async", False):
             return _run_async(args.run, settings, args)
         return int(args.run(settings, args))
-    except (ConfigError, StoreError, UsageError) as exc:
+    except (ConfigError, UsageError) as exc:
         error(str(exc))
         return EXIT_USAGE
+    except StoreError as exc:
+        error(str(exc))
+        return EXIT_FAILED
+    except sqlite3.DatabaseError as exc:  # raised mid-command (a damaged page, a full disk, a held lock)
+        error(_database_failure(exc, settings))
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
 
@@ -96,6 +112,15 @@ def _run_async(run: Callable[[Settings, argparse.Namespace], Coroutine[Any, Any,
 def _cancel(task: asyncio.Task[int], signum: int, received: list[int]) -> None:
     received.append(signum)
     task.cancel()
+
+
+def _database_failure(exc: sqlite3.DatabaseError, settings: Settings | None) -> str:
+    path = (settings.paths if settings else Paths.from_platform()).database
+    if is_damage(exc) and path.exists():
+        moved = set_aside(path)
+        return (f"{path} is damaged ({exc}): moved it aside untouched to {moved.name}; the next command starts a "
+                f"fresh database (`sqlite3 {moved} .recover` may rescue its text)")
+    return describe_failure(path, exc, settings.lock_timeout if settings else LOCK_TIMEOUT_SECONDS)
 
 
 def _run_tui(settings: Settings, args: argparse.Namespace) -> int:

@@ -10,7 +10,16 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import TYPE_CHECKING, TextIO
 
-from chatapp.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, error, resolve_conversation, write_out
+from chatapp.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    error,
+    resolve_conversation,
+    say_notices,
+    write_out,
+)
 from chatapp.config import NO_PROVIDER_ADVICE, Settings
 from chatapp.domain import (
     MessageStatus,
@@ -126,6 +135,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     if provider is None and settings.default_provider is None:
         raise UsageError(NO_PROVIDER_ADVICE)
     service = ChatService.open(settings)
+    say_notices(service)
     service.warm()
     try:
         conversation_id: str | None = None

@@ -54,3 +54,9 @@ def write_out(text: str) -> None:
     BrokenPipeError here, which `main` turns into a quiet exit 141."""
     sys.stdout.write(text)
     sys.stdout.flush()
+
+
+def say_notices(service: ChatService) -> None:
+    """Once per run, on stderr: what loading the config and opening the store noticed."""
+    for notice in service.notices():
+        error(notice)

@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from chatapp.cli.common import EXIT_FAILED, EXIT_OK
+from chatapp.cli.common import EXIT_FAILED, EXIT_OK, say_notices
 from chatapp.config import Settings
 from chatapp.domain import ProviderError
 from chatapp.textsafe import visible
@@ -93,6 +93,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     from chatapp.service import ChatService
 
     service = ChatService.open(settings)
+
+    say_notices(service)
     try:
         report(service, print)
         if not args.check:

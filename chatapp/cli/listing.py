@@ -6,7 +6,7 @@ import argparse
 import json
 import time
 
-from chatapp.cli.common import EXIT_OK
+from chatapp.cli.common import EXIT_OK, say_notices
 from chatapp.config import Settings
 from chatapp.textsafe import visible
 
@@ -22,6 +22,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     from chatapp.service import ChatService
 
     service = ChatService.open(settings)
+
+    say_notices(service)
     try:
         items = service.conversations(limit=args.limit)
     finally:

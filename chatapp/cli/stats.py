@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from chatapp.cli.common import EXIT_OK
+from chatapp.cli.common import EXIT_OK, say_notices
 from chatapp.config import Settings
 
 
@@ -22,6 +22,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     from chatapp.service.stats_table import as_text
 
     service = ChatService.open(settings)
+
+    say_notices(service)
     try:
         snapshot = service.stats()
     finally:

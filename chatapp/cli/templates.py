@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from chatapp.cli.common import EXIT_OK, UsageError, error
+from chatapp.cli.common import EXIT_OK, UsageError, error, say_notices
 from chatapp.config import Settings
 from chatapp.textsafe import visible
 
@@ -21,6 +21,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     from chatapp.templates import TemplateError, describe
 
     service = ChatService.open(settings)
+
+    say_notices(service)
     try:
         library = service.templates
         if args.action == "show":

@@ -64,7 +64,7 @@ class ChatService:
 
     @classmethod
     def open(cls, settings: Settings) -> ChatService:
-        return cls(settings, Store.open(settings.paths.database))
+        return cls(settings, Store.open(settings.paths.database, settings.lock_timeout))
 
     # The engine, the context keeper and the title maker load on first use (a turn, a gauge): ~70 ms of
     # imports that would otherwise sit in front of the TUI's first paint.
@@ -111,6 +111,11 @@ class ChatService:
         if "_batch_jobs" in loaded:
             self._batch_jobs.close()
         self.store.close()
+
+    def notices(self) -> list[str]:
+        """Things to tell the user once, from loading the config and opening the store (a key in a file
+        others can read, modes tightened, a damaged database set aside)."""
+        return [*self.settings.warnings, *self.store.notices]
 
     # --- stats -------------------------------------------------------------------------------
 

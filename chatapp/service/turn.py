@@ -29,6 +29,7 @@ from chatapp.domain import (
     Usage,
 )
 from chatapp.engine import AttemptFailed, AttemptStarted, Job, Priority
+from chatapp.store.db import StoreError
 from chatapp.store.reply_writer import ReplyWriter
 
 if TYPE_CHECKING:
@@ -113,6 +114,8 @@ class Turn:
             except (asyncio.CancelledError, GeneratorExit):
                 self._writer.close(MessageStatus.CANCELLED)
                 raise
+            except StoreError:
+                raise  # the store refused a write (a full disk): said in one line by the front end
             except Exception as exc:  # a bug, not a provider failure: keep the text, say what happened
                 error = ProviderError(ErrorKind.TRANSIENT, f"internal error: {type(exc).__name__}: {exc}")
                 yield self.fail(error, answering)

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from chatapp.domain import Conversation, Message, MessageStatus, Role
-from chatapp.store.db import connect
+from chatapp.store import live_writers
+from chatapp.store.db import LOCK_TIMEOUT_SECONDS, connect, is_busy
 from chatapp.textsafe import storable
 
 
@@ -21,12 +22,15 @@ def new_id() -> str:
 class Store:
     """Synchronous SQLite access; every call is one short transaction (well under a millisecond)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, notices: list[str] | None = None) -> None:
         self._conn = conn
+        self.notices: list[str] = notices or []  # what opening did that the user should hear about once
+        self.path = Path(conn.execute("PRAGMA database_list").fetchone()[2] or ":memory:")
 
     @classmethod
-    def open(cls, path: Path) -> Store:
-        return cls(connect(path))
+    def open(cls, path: Path, lock_timeout: float = LOCK_TIMEOUT_SECONDS) -> Store:
+        opened = connect(path, lock_timeout)
+        return cls(opened.connection, opened.notices)
 
     def close(self) -> None:
         self._conn.close()
@@ -120,6 +124,8 @@ class Store:
                 "updated) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (message_id, conversation_id, seq, role.value, content, status.value, provider, model, now, now),
             )
+            if status is MessageStatus.STREAMING:
+                live_writers.register(self._conn, message_id)
             self._conn.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
         return Message(message_id, conversation_id, role, content, status, now, now, provider, model)
 
@@ -143,7 +149,13 @@ class Store:
                 sets.append(f"{column} = ?")
                 values.append(value)
         values.append(message_id)
-        self._conn.execute(f"UPDATE messages SET {', '.join(sets)} WHERE id = ?", values)
+        if status is None or status is MessageStatus.STREAMING:
+            self._conn.execute(f"UPDATE messages SET {', '.join(sets)} WHERE id = ?", values)
+            return
+        with self._conn:  # the final status and the end of this process's claim on the reply, together
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute(f"UPDATE messages SET {', '.join(sets)} WHERE id = ?", values)
+            live_writers.release(self._conn, message_id)
 
     def get_message(self, message_id: str) -> Message | None:
         row = self._conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
@@ -168,11 +180,30 @@ class Store:
         return [row["content"] for row in rows][::-1]
 
     def close_streaming(self) -> int:
-        """Messages left `streaming` by a crash become `incomplete` (their text is kept)."""
-        return self._conn.execute(
-            "UPDATE messages SET status = ? WHERE status = ?",
-            (MessageStatus.INCOMPLETE.value, MessageStatus.STREAMING.value),
-        ).rowcount
+        """Replies left `streaming` by a process that is gone become `incomplete` (their text is kept); a
+        reply another live process is streaming is left alone. Reads first, so a database with nothing to
+        relabel is never written (opening to read takes no write lock)."""
+        streaming = [row[0] for row in self._conn.execute(
+            "SELECT id FROM messages WHERE status = ?", (MessageStatus.STREAMING.value,))]
+        orphaned = live_writers.orphans(self._conn, streaming)
+        if not orphaned:
+            return 0
+        busy_timeout = self._conn.execute("PRAGMA busy_timeout").fetchone()[0]
+        self._conn.execute("PRAGMA busy_timeout = 100")  # a writer holds the lock: the next open relabels
+        try:
+            with self._conn:
+                self._conn.execute("BEGIN IMMEDIATE")
+                for message_id in orphaned:
+                    self._conn.execute("UPDATE messages SET status = ? WHERE id = ? AND status = ?",
+                                       (MessageStatus.INCOMPLETE.value, message_id, MessageStatus.STREAMING.value))
+                    live_writers.release(self._conn, message_id)
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            return 0
+        finally:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout)}")
+        return len(orphaned)
 
     def template_results(self, name: str) -> list[tuple[int, int, int, int, int]]:
         """Per template version: (version, conversations, completed replies, input tokens, output tokens),

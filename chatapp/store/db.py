@@ -7,7 +7,11 @@ application crashes, which is what a chat client needs, at a fraction of FULL's 
 from __future__ import annotations
 
 import sqlite3
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from chatapp.store.private_files import private_dir, private_file
 
 SCHEMA_VERSION = 1
 
@@ -67,29 +71,124 @@ _MIGRATIONS: dict[int, str] = {
 
 
 class StoreError(Exception):
-    """The database cannot be opened or is from a newer chatapp."""
+    """The database cannot be opened, read or written: worded for one line on stderr."""
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
+class DatabaseNewer(StoreError):
+    """The database is from a newer chatapp."""
+
+
+LOCK_TIMEOUT_SECONDS = 10.0
+# SQLite's primary result codes (the low byte of sqlite_errorcode).
+_BUSY, _LOCKED, _READONLY, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 11, 13, 14, 26
+
+
+@dataclass
+class Opened:
+    connection: sqlite3.Connection
+    notices: list[str] = field(default_factory=list)  # said once to the user: tightened modes, a fresh start
+
+
+def connect(path: Path, lock_timeout: float = LOCK_TIMEOUT_SECONDS) -> Opened:
+    """Open (creating it private) and migrate the database. A damaged file is moved aside untouched and a
+    fresh one started, with a notice; anything else that stops the open raises StoreError."""
+    notices: list[str] = []
     try:
-        # Only the event-loop thread may use the connection: a thread racing close() crashed the process.
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
-        conn.execute("PRAGMA journal_mode=WAL")
+        notices += private_dir(path.parent)
+        notices += private_file(path)
+    except FileExistsError:
+        raise StoreError(f"{path.parent} is a file, not a folder: move it away so chatapp can keep its data "
+                         "there") from None
+    except OSError as exc:
+        raise StoreError(f"cannot create {path}: {exc.strerror or exc}") from None
+    try:
+        return Opened(_open(path, lock_timeout), notices)
+    except DatabaseNewer as exc:
+        raise DatabaseNewer(f"{path}: {exc}") from None
+    except sqlite3.DatabaseError as exc:
+        if not is_damage(exc):
+            raise StoreError(describe_failure(path, exc, lock_timeout)) from None
+        moved = set_aside(path)
+        notices.append(f"{path} is damaged ({exc}): moved it aside untouched to {moved.name} and started a fresh "
+                       f"database (`sqlite3 {moved} .recover` may rescue its text)")
+        private_file(path)
+        try:
+            return Opened(_open(path, lock_timeout), notices)
+        except sqlite3.DatabaseError as again:
+            raise StoreError(describe_failure(path, again, lock_timeout)) from None
+
+
+def _open(path: Path, lock_timeout: float) -> sqlite3.Connection:
+    # Only the event-loop thread may use the connection: a thread racing close() crashed the process.
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True, timeout=lock_timeout)
+    try:
+        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
         migrate(conn)
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path}: cannot open the database: {exc}") from None
+    except BaseException:
+        conn.close()
+        raise
     conn.row_factory = sqlite3.Row
     return conn
+
+
+def is_damage(exc: BaseException) -> bool:
+    """A damaged file (not a lock, a full disk or a permission): SQLITE_CORRUPT or SQLITE_NOTADB."""
+    return isinstance(exc, sqlite3.DatabaseError) and _code(exc) in (_CORRUPT, _NOTADB)
+
+
+def is_busy(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.DatabaseError) and _code(exc) in (_BUSY, _LOCKED)
+
+
+def is_full(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.DatabaseError) and _code(exc) == _FULL
+
+
+def _code(exc: sqlite3.DatabaseError) -> int:
+    return (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+
+
+def describe_failure(path: Path, exc: sqlite3.DatabaseError, lock_timeout: float = LOCK_TIMEOUT_SECONDS) -> str:
+    """One line that says what is wrong with the database and what to do."""
+    code = _code(exc)
+    if code in (_BUSY, _LOCKED):
+        return (f"{path} is locked: another process has held its write lock for more than {lock_timeout:g} s; "
+                "close the other chatapp (or whatever holds it) and try again")
+    if code == _FULL:
+        return f"disk full: cannot write to {path}; free some space and try again"
+    if code in (_READONLY, _CANTOPEN):
+        return f"cannot write to {path} ({exc}): check the folder's and the file's permissions"
+    if code in (_CORRUPT, _NOTADB):
+        return f"{path} is damaged ({exc}): run `chatapp doctor` to move it aside and start a fresh database"
+    return f"{path}: {exc}"
+
+
+def set_aside(path: Path) -> Path:
+    """Rename the damaged database (and its -wal, whose frames may hold the latest text) to
+    `NAME.corrupt-<UTC time>`: the bytes are never modified."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    path.rename(target)
+    for suffix in ("-wal", "-shm"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            companion.rename(target.with_name(target.name + suffix))
+    return target
 
 
 def migrate(conn: sqlite3.Connection) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
-        raise StoreError(f"database schema {version} is newer than this chatapp understands ({SCHEMA_VERSION})")
+        raise DatabaseNewer(f"the database's schema ({version}) is newer than this chatapp understands "
+                            f"({SCHEMA_VERSION}): upgrade chatapp, or point XDG_DATA_HOME elsewhere")
     for target in range(version + 1, SCHEMA_VERSION + 1):
         conn.execute("BEGIN IMMEDIATE")
         for statement in _statements(_MIGRATIONS[target]):

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from collections.abc import Callable
 
 from chatapp.domain import MessageStatus, Usage
 from chatapp.store.conversations import Store
+from chatapp.store.db import StoreError, describe_failure, is_full
+
+
+class ReplyNotSaved(StoreError):
+    """The store refused the reply's text (a full disk): the stream stops, what was flushed stays."""
 
 FLUSH_SECONDS = 0.25
 
@@ -19,6 +26,7 @@ class ReplyWriter:
         self._parts: list[str] = []
         self._last_flush = time.monotonic()
         self._dirty = False
+        self._saved_bytes = 0
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
 
@@ -34,17 +42,28 @@ class ReplyWriter:
             self._flush(now)
 
     def _flush(self, now: float) -> None:
-        self._store.update_message(self._message_id, content=self.text)
+        text = self.text
+        self._save(lambda: self._store.update_message(self._message_id, content=text))
+        self._saved_bytes = len(text.encode("utf-8", "replace"))
         self._last_flush = now
         self._dirty = False
 
     def close(self, status: MessageStatus, error: str | None = None) -> None:
         usage = self.usage
-        self._store.update_message(
+        self._save(lambda: self._store.update_message(
             self._message_id,
             content=self.text,
             status=status,
             error=error,
             input_tokens=usage.input_tokens if usage else None,
             output_tokens=usage.output_tokens if usage else None,
-        )
+        ))
+
+    def _save(self, write: Callable[[], None]) -> None:
+        try:
+            write()
+        except sqlite3.OperationalError as exc:
+            if is_full(exc):
+                lost = len(self.text.encode("utf-8", "replace")) - self._saved_bytes
+                raise ReplyNotSaved(f"disk full: {lost:,} bytes of the reply could not be saved") from None
+            raise StoreError(describe_failure(self._store.path, exc)) from None

@@ -43,6 +43,8 @@ class ChatApp(App[None]):
                 self.notify(f"theme {settings.theme!r} not found; using {self.theme}", severity="warning")
         if settings.keys:
             self.set_keymap(settings.keys)
+        for notice in self.service.notices():  # a damaged database set aside, modes tightened, ...
+            self.notify(notice, severity="warning", timeout=12)
         self.push_screen(ChatScreen(self.service, self._target, self._conversation_id))
         self.call_after_refresh(self._after_first_paint)
 

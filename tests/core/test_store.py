@@ -1,4 +1,7 @@
 import sqlite3
+import subprocess
+import sys
+from types import SimpleNamespace
 
 from chatapp.domain import MessageStatus, Role
 from chatapp.store.conversations import Store
@@ -32,10 +35,14 @@ def test_lone_surrogate_is_stored_not_raised(tmp_path):
 
 
 def test_streaming_rows_left_by_a_crash_become_incomplete(tmp_path):
-    store = Store.open(tmp_path / "db.sqlite")
-    conv = store.create_conversation()
-    reply = store.add_message(conv.id, Role.ASSISTANT, "partial", MessageStatus.STREAMING)
-    store.close()
+    crash = (  # another process starts a reply and dies without closing anything
+        "import os, sys; from chatapp.domain import MessageStatus, Role; from chatapp.store.conversations import Store;"
+        "store = Store.open(__import__('pathlib').Path(sys.argv[1])); conv = store.create_conversation();"
+        "print(store.add_message(conv.id, Role.ASSISTANT, 'partial', MessageStatus.STREAMING).id, flush=True);"
+        "os._exit(0)"
+    )
+    done = subprocess.run([sys.executable, "-c", crash, str(tmp_path / "db.sqlite")], capture_output=True, text=True)
+    reply = SimpleNamespace(id=done.stdout.strip())
     store = Store.open(tmp_path / "db.sqlite")
     assert store.close_streaming() == 1
     assert store.get_message(reply.id).status is MessageStatus.INCOMPLETE
