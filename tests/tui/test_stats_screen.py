@@ -46,7 +46,7 @@ def row(screen: StatsScreen, provider: str) -> dict[str, str]:
     table = screen.query_one("#stats-table", DataTable)
     cells = table.get_row(provider)
     assert all(isinstance(cell, Text) for cell in cells)
-    return dict(zip(HEADERS, (cell.plain for cell in cells), strict=True))
+    return dict(zip((key.value for key in table.columns), (cell.plain for cell in cells), strict=True))
 
 
 def text_of(screen: StatsScreen, selector: str) -> str:
@@ -56,7 +56,7 @@ def text_of(screen: StatsScreen, selector: str) -> str:
 async def test_shows_the_provider_row_and_refreshes(service):
     await one_turn(service)
     app = Host(service)
-    async with app.run_test(size=(160, 30)) as pilot:
+    async with app.run_test(size=(200, 30)) as pilot:
         screen = pilot.app.screen
         assert isinstance(screen, StatsScreen)
         table = screen.query_one("#stats-table", DataTable)
@@ -80,6 +80,23 @@ async def test_shows_the_provider_row_and_refreshes(service):
         await pilot.press("escape")
         await wait_for(lambda: app.results, pilot)
     assert app.results == [None]
+
+
+@pytest.mark.parametrize("size", [(120, 40), (60, 20)])
+async def test_columns_are_chosen_by_width(service, size):
+    await one_turn(service)
+    async with Host(service).run_test(size=size) as pilot:
+        screen = pilot.app.screen
+        await pilot.pause(0.1)
+        table = screen.query_one("#stats-table", DataTable)
+        shown = [column.label.plain for column in table.columns.values()]
+        assert {"provider", "requests", "tokens in/out"} <= set(shown)
+        if size[0] >= 120:
+            assert {"cost", "rate", "failed"} <= set(shown)
+        assert shown == [h for h in HEADERS if h in shown]
+        assert table.virtual_size.width <= table.scrollable_content_region.width  # nothing off-screen
+        help_line = screen.query_one("#stats-help", Static)
+        assert "esc close" in str(help_line.render()) and help_line.size.width >= len(str(help_line.render()))
 
 
 async def test_empty_at_first_then_r_refreshes(service, monkeypatch):

@@ -21,6 +21,25 @@ if TYPE_CHECKING:
 
 REFRESH_SECONDS = 1.0
 
+# Which columns stay when the screen is narrow, most useful first; shown in the table's own order.
+COLUMN_PRIORITY = ("provider", "requests", "failed", "tokens in/out", "cost", "breaker", "ttft p50/p95/p99",
+                   "retries", "fallbacks", "rate", "model", "ok", "latency p50/p95/p99")
+_CELL_PADDING = 2  # DataTable pads each cell by one column on either side
+
+
+def columns_that_fit(headers: tuple[str, ...], body: list[tuple[str, ...]], width: int) -> list[str]:
+    """The columns to show in `width` cells: by COLUMN_PRIORITY while they fit, in `headers` order."""
+    widths = {h: max(len(h), *(len(row[i]) for row in body)) + _CELL_PADDING if body else len(h) + _CELL_PADDING
+              for i, h in enumerate(headers)}
+    ranked = [h for h in COLUMN_PRIORITY if h in widths] + [h for h in headers if h not in COLUMN_PRIORITY]
+    chosen: set[str] = set()
+    used = 0
+    for header in ranked:
+        if used + widths[header] <= width or not chosen:
+            chosen.add(header)
+            used += widths[header]
+    return [h for h in headers if h in chosen]
+
 
 def _ms(value: float | None) -> str:
     return "–" if value is None else f"{value * 1000:.0f} ms"
@@ -66,17 +85,14 @@ class StatsScreen(ModalScreen[None]):
             yield Static(id="stats-scheduler")
             yield Static(id="stats-cost")
             yield Static(id="stats-batches")
-            yield Static(Text("r refresh · esc close · updates every second"), id="stats-help")
+            yield Static(Text("r refresh · esc close · live"), id="stats-help")
 
     @property
     def table(self) -> DataTable[Text]:
         return self.query_one("#stats-table", DataTable)
 
     def on_mount(self) -> None:
-        from chatapp.service.stats_table import HEADERS  # loads the engine package: kept off the first paint
-
-        for header in HEADERS:
-            self.table.add_column(Text(header), key=header)
+        self._columns: list[str] = []
         self.action_refresh_stats()
         self.set_interval(REFRESH_SECONDS, self.action_refresh_stats, name="stats-refresh")
         self.table.focus()
@@ -86,18 +102,25 @@ class StatsScreen(ModalScreen[None]):
 
         On the event loop, not in a thread: the engine's counters are mutated there, and a snapshot is
         a read of a few in-memory deques plus one key from the store."""
-        from chatapp.service.stats_table import HEADERS, rows
+        from chatapp.service.stats_table import HEADERS, rows  # loads the engine: kept off the first paint
 
         snapshot = self.service.stats()
         table = self.table
         body = {row[0]: row for row in rows(snapshot)}
+        columns = columns_that_fit(HEADERS, list(body.values()), self._table_width())
+        if columns != self._columns:  # the screen's width (or the figures' widths) changed the choice
+            self._columns = columns
+            table.clear(columns=True)
+            for header in columns:
+                table.add_column(Text(header), key=header)
+        shown = [HEADERS.index(header) for header in columns]
         for key in [k for k in table.rows if k.value not in body]:
             table.remove_row(key)
         existing = {key.value for key in table.rows}
         for name, row in body.items():
-            cells = [Text(visible(cell)) for cell in row]
+            cells = [Text(visible(row[i])) for i in shown]
             if name in existing:
-                for header, cell in zip(HEADERS, cells, strict=True):
+                for header, cell in zip(columns, cells, strict=True):
                     table.update_cell(name, header, cell)
             else:
                 table.add_row(*cells, key=name)
@@ -109,6 +132,13 @@ class StatsScreen(ModalScreen[None]):
         batches = self.service.running_batches()
         self.query_one("#stats-batches", Static).update(
             Text(visible("\n".join(batches) if batches else "batch jobs: none running")))
+
+    def _table_width(self) -> int:
+        width = self.query_one("#stats", Vertical).scrollable_content_region.width
+        return width if width > 0 else max(20, self.app.size.width * 95 // 100 - 4)
+
+    def on_resize(self) -> None:
+        self.action_refresh_stats()
 
     def action_close_stats(self) -> None:
         self.dismiss(None)
