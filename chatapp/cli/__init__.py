@@ -34,8 +34,8 @@ COMMANDS = (ask, batch, listing, templates, doctor, stats)
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatapp", description="A terminal chat client for LLMs.")
-    parser.add_argument("--provider", help="provider for new turns (a name from the config)")
-    parser.add_argument("--model", help="model for new turns")
+    parser.add_argument("--provider", metavar="NAME", help="provider for new turns (a name from the config)")
+    parser.add_argument("--model", metavar="MODEL", help="model for new turns")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         command.register(commands)

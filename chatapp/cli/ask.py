@@ -40,8 +40,8 @@ if TYPE_CHECKING:
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ask = commands.add_parser("ask", help="send one prompt and stream the reply to stdout")
     ask.add_argument("prompt", nargs="*", help="the prompt (read from stdin when omitted and piped)")
-    ask.add_argument("--provider", dest="ask_provider", help="provider name from the config")
-    ask.add_argument("--model", dest="ask_model", help="model name")
+    ask.add_argument("--provider", dest="ask_provider", metavar="NAME", help="provider name from the config")
+    ask.add_argument("--model", dest="ask_model", metavar="MODEL", help="model name")
     where = ask.add_mutually_exclusive_group()
     where.add_argument("-c", "--continue", dest="continue_", action="store_true",
                        help="continue the most recent conversation")

@@ -33,8 +33,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     batch.add_argument("target", nargs="*", metavar="INPUT", help="the input file (or: status [JOB])")
     batch.add_argument("-o", "--output", type=Path, help="output JSONL (default: INPUT.out.jsonl)")
     batch.add_argument("--resume", metavar="JOB", help="continue a stopped or killed job")
-    batch.add_argument("--provider", dest="batch_provider", help="provider name from the config")
-    batch.add_argument("--model", dest="batch_model", help="model name")
+    batch.add_argument("--provider", dest="batch_provider", metavar="NAME", help="provider name from the config")
+    batch.add_argument("--model", dest="batch_model", metavar="MODEL", help="model name")
     batch.add_argument("-t", "--template", metavar="NAME[@VERSION]", help="a prompt template applied to every item")
     batch.add_argument("--var", action="append", default=[], metavar="KEY=VALUE", help="a template variable")
     batch.add_argument("--format", dest="fmt", choices=("jsonl", "csv", "lines"), help="input format (default: by "
