@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 
-from chatapp.config import Settings
+from chatapp.config import RetrySettings, Settings
 from chatapp.domain import ErrorKind, Notice, ProviderError, TextDelta, Usage
 from chatapp.engine.attempt import DeadlineExceeded, timed_events
 from chatapp.engine.backoff import retry_delay
-from chatapp.engine.breaker import CircuitBreaker
+from chatapp.engine.breaker import BreakerSettings, CircuitBreaker
 from chatapp.engine.jobs import AttemptFailed, AttemptStarted, EngineEvent, EngineOptions, Job
 from chatapp.engine.ratelimit import RateLimiter
 from chatapp.engine.scheduler import Lease, Priority, Scheduler, Ticket
@@ -62,6 +62,12 @@ def describe(error: ProviderError) -> str:
     if kind is ErrorKind.INTERRUPTED:
         return f"broke off the reply ({error.message})"
     return f"failed ({error.message})"
+
+
+def attempts_allowed(retry: RetrySettings, breaker: BreakerSettings) -> int:
+    """Attempts per provider per job: `max_attempts`, but never more than the consecutive failures that open
+    the breaker, since the attempt after those would never be sent."""
+    return max(1, min(retry.max_attempts, breaker.failure_threshold))
 
 
 class _ProviderDone(Exception):
@@ -164,7 +170,7 @@ class JobRun:
         request = self._job.build_request(spec)
         tokens = self._job.estimated_input_tokens + (request.max_tokens or 0)
         limiter = ctx.limiter(name)
-        max_attempts = max(1, ctx.settings.retry.max_attempts)
+        max_attempts = attempts_allowed(ctx.settings.retry, ctx.options.breaker)
         attempt = 0
         while True:
             if not breaker.available():
@@ -228,6 +234,8 @@ class JobRun:
             yield AttemptFailed(error, had_output)
             if not error.kind.retryable:
                 raise _ProviderDone(error, describe(error))
+            if not breaker.available():  # this failure opened the circuit: fall back now, no retry to announce
+                raise self._unavailable(name, breaker)
             if attempt >= max_attempts:
                 raise _ProviderDone(error, f"{describe(error)} {attempt} times")
             delay = retry_delay(error, attempt, ctx.settings.retry, ctx.rng)

@@ -201,3 +201,25 @@ async def test_a_cancelled_probe_gives_the_probe_back():
         await background
     events = await collect(h.engine, job("a"))  # the abandoned probe was given back
     assert texts(events) == "a" and h.engine.breaker_state("a") == "closed"
+
+
+async def test_an_opening_breaker_falls_back_now_without_announcing_a_retry():
+    """Issue 13, case 10: the 5th consecutive 5xx opens the circuit; no "retrying in" and no sleep follow it,
+    and stats count only the retries that happened."""
+    a = FakeProvider("a", default=[ProviderError(ErrorKind.TRANSIENT, "503")])
+    b = FakeProvider("b", default=ok("from b"))
+    h = make_engine([a, b], retry=RetrySettings(max_attempts=6, base_delay=1.0, max_delay=4.0))
+    events = await collect(h.engine, job("a", "b"))
+    notices = [e.text for e in events if isinstance(e, Notice)]
+    assert a.calls == 5 and texts(events) == "from b"
+    assert sum("retrying in" in n for n in notices) == 4, notices
+    assert "falling back to b" in notices[-1] and "circuit open" in notices[-1]
+    assert h.engine.stats.snapshot().provider("a").retries == 4
+    assert len(h.time.sleeps) == 4
+
+
+def test_max_attempts_beyond_the_breaker_threshold_is_capped():
+    from chatapp.engine.runner import attempts_allowed
+
+    assert attempts_allowed(RetrySettings(max_attempts=6), BreakerSettings(failure_threshold=5)) == 5
+    assert attempts_allowed(RetrySettings(max_attempts=3), BreakerSettings(failure_threshold=5)) == 3
