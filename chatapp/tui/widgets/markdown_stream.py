@@ -40,6 +40,7 @@ from functools import cache
 from pathlib import Path
 from time import monotonic
 from typing import TYPE_CHECKING, ClassVar
+from urllib.parse import urlsplit
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.measure import Measurement
@@ -141,6 +142,39 @@ def _sanitize_tokens(tokens: Iterable[Token]) -> None:
                 token.attrs[key] = visible(value)
         if token.children:
             _sanitize_tokens(token.children)
+            token.children = _show_link_targets(token.children)
+
+
+def _show_link_targets(children: list[Token]) -> list[Token]:
+    """A link's text is followed by where it goes (its host; the whole target for other schemes) unless the
+    text already says so, so `[click me](https://evil...)` cannot hide its address. Only http and https
+    targets stay links; anything else (`javascript:`, `file:`) becomes plain text."""
+    from markdown_it.token import Token
+
+    result: list[Token] = []
+    label: str | None = None  # inside a link: what to show after it
+    neutered = False
+    words: list[str] = []
+    for token in children:
+        if token.type == "link_open":
+            href = str(token.attrs.get("href", ""))
+            scheme = urlsplit(href).scheme.lower()
+            neutered = scheme not in ("http", "https")
+            label = href if neutered else (urlsplit(href).hostname or href)
+            words = []
+            if neutered:
+                continue
+        elif token.type == "link_close" and label is not None:
+            if not neutered:
+                result.append(token)
+            if label not in "".join(words):
+                result.append(Token("text", "", 0, content=f" ({label})"))
+            label = None
+            continue
+        elif label is not None and token.type in ("text", "code_inline"):
+            words.append(token.content)
+        result.append(token)
+    return result
 
 
 def render_block(block: Block, code_theme: str) -> RenderableType:
