@@ -72,7 +72,9 @@ class ChatApp(App[None]):
         await self.service.aclose()
 
 
-def run(settings: Settings, provider: str | None = None, model: str | None = None) -> int:
+def run(settings: Settings, provider: str | None = None, model: str | None = None,
+        conversation_id: str | None = None) -> int:
+    """Run the app; with `conversation_id`, open on that conversation (however long: see `load_conversation`)."""
     service = ChatService.open(settings)
     target: Target | None
     try:
@@ -80,5 +82,5 @@ def run(settings: Settings, provider: str | None = None, model: str | None = Non
     except ConfigError:
         service.close()
         raise
-    ChatApp(service, target).run()
+    ChatApp(service, target, conversation_id).run()
     return 0

@@ -58,19 +58,20 @@ class ServerProcess:
 
 
 FRAMES = [0]
+RENDERS: list[int] = []
 
 
 def count_frames() -> None:
     """Count the widget's renders of the live reply: how smoothly it was painted while streaming."""
-    from chatapp.tui.widgets.markdown_stream import StreamingMarkdown
+    from chatapp.tui.widgets.message_view import MessageView
 
-    original = StreamingMarkdown._flush
+    original = MessageView._flush
 
-    def counted(self: StreamingMarkdown) -> None:
+    def counted(self: MessageView) -> None:
         FRAMES[0] += 1
         original(self)
 
-    StreamingMarkdown._flush = counted  # type: ignore[method-assign]
+    MessageView._flush = counted  # type: ignore[method-assign]
 
 
 async def one_run(tokens: int, server: ServerProcess) -> tuple[float, int, int]:
@@ -94,10 +95,11 @@ async def one_run(tokens: int, server: ServerProcess) -> tuple[float, int, int]:
         while not app.screen.query(AssistantMessage):
             await asyncio.sleep(0.001)
         view = app.screen.query_one(AssistantMessage)
-        await view.body.wait_finished()
+        await view.wait_finished()
         await pilot.pause()
         elapsed = time.perf_counter() - started
-        assert view.body.text == text, "the rendered reply differs from what was sent"
+        assert view.text == text, "the rendered reply differs from what was sent"
+        RENDERS.append(view.block_renders)
     return elapsed, pieces, FRAMES[0]
 
 
@@ -122,7 +124,8 @@ async def main() -> None:
             frames = statistics.median(r[2] for r in results)
             per_token[size] = seconds / pieces * 1e6
             print(f"{size:>6} tokens ({pieces} SSE events): {seconds:.2f} s, {per_token[size]:.0f} µs/token, "
-                  f"{frames:.0f} frames painted while streaming ({frames / seconds:.0f}/s) (median of {args.runs})")
+                  f"{frames:.0f} frames painted while streaming ({frames / seconds:.0f}/s), "
+                  f"{RENDERS[-1]} Rich block renders (median of {args.runs})")
         low, high = min(args.sizes), max(args.sizes)
         print(f"per-token ratio {high}/{low}: {per_token[high] / per_token[low]:.2f} (target ≤ 1.5)")
     server.close()

@@ -15,6 +15,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.geometry import Offset
 from textual.selection import Selection
 from textual.widgets import Static
+from tui_helpers import wait_for
 
 from chatapp.domain import MessageStatus
 from chatapp.tui.widgets import message_view
@@ -140,20 +141,38 @@ class OneList(App[None]):
 
     def on_mount(self) -> None:
         messages = self.query_one(MessageList)
-        messages.mount_all([AssistantMessage(reply, label=LABEL, status=MessageStatus.COMPLETE)
-                            for reply in self.replies])
-        messages.anchor()
+        messages.show_history([AssistantMessage(reply, label=LABEL, status=MessageStatus.COMPLETE)
+                               for reply in self.replies])
 
 
-async def test_a_long_history_renders_only_the_blocks_on_screen() -> None:
-    app = OneList([realistic(4)] * 300)
+async def test_a_long_history_opens_on_its_last_screen_and_renders_only_that() -> None:
+    replies = [realistic(4).replace("Step", f"Reply {n} step") for n in range(300)]
+    app = OneList(replies)
     async with app.run_test(size=(100, 30)) as pilot:
+        messages = app.query_one(MessageList)
+        await wait_for(lambda: len(messages.children) == 300, pilot)
         await settle(pilot, app)
         views = list(app.query(AssistantMessage))
+        assert [view.text for view in views] == replies  # older ones were mounted above, in order
         assert sum(view.is_split for view in views) <= 3  # the rest are still plain text
         assert sum(view.block_renders for view in views) <= 30
-        text = "\n".join(screen_text(app))
-        assert "Step 4" in text or "load_settings" in text
+        assert "Reply 299 step 4" in "\n".join(screen_text(app))
+
+
+async def test_older_messages_arriving_above_do_not_move_the_text_on_screen(monkeypatch) -> None:
+    monkeypatch.setattr(MessageList, "HISTORY_CHUNK", 10)
+    replies = [realistic(4).replace("Step", f"Reply {n} step") for n in range(300)]
+    app = OneList(replies)
+    async with app.run_test(size=(100, 30)) as pilot:
+        messages = app.query_one(MessageList)
+        await pilot.pause()
+        assert len(messages.children) < 300
+        messages.scroll_to(y=messages.scroll_y - 200, animate=False, immediate=True)
+        await settle(pilot, app)
+        before = screen_text(app)
+        await wait_for(lambda: len(messages.children) == 300, pilot)
+        await settle(pilot, app)
+        assert screen_text(app) == before
 
 
 async def test_streamed_reply_renders_at_most_a_screen_of_blocks() -> None:

@@ -118,8 +118,8 @@ class ChatScreen(Screen[None]):
         self.message_list.anchor()  # follow new text to the bottom until the user scrolls up
         self._model_watch = self.set_interval(0.25, self._watch_model_load, name="model-load")
         self.set_target(self.target)
+        self.prompt.focus()  # before the history: a focus change restyles every widget
         self.load_conversation(self.conversation_id)
-        self.prompt.focus()
         self.call_after_refresh(self._load_history)  # after the first paint
 
     @property
@@ -172,7 +172,12 @@ class ChatScreen(Screen[None]):
 
     def load_conversation(self, conversation_id: str | None) -> None:
         """Show a saved conversation (or an empty one) in place of the current view. A reply still
-        streaming keeps going into its own conversation (saved; reopen it to read it)."""
+        streaming keeps going into its own conversation (saved; reopen it to read it).
+
+        The entry point for opening any conversation, however long: messages become widgets that hold
+        their text as data; the newest are mounted for the first screen and only the blocks that screen
+        shows are rendered (`MessageList.show_history`).
+        """
         self._leave_running_reply()
         self._stopped_prompt = None
         self.conversation_id = conversation_id
@@ -194,8 +199,7 @@ class ChatScreen(Screen[None]):
             if latest.last_message_id in ids:
                 end = ids.index(latest.last_message_id) + 1
                 widgets.insert(end, SummaryMarker(latest.content, end))
-        self.message_list.mount_all(widgets)
-        self.message_list.scroll_end(animate=False)
+        self.message_list.show_history(widgets)
         self.refresh_gauge()
 
     @staticmethod

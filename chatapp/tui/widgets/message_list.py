@@ -17,6 +17,10 @@ listed in ``Screen._layout_widgets`` and reuses the others' placements; a scroll
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from typing import ClassVar
+
 from textual.containers import VerticalScroll
 from textual.geometry import Size
 from textual.layout import DockArrangeResult
@@ -30,11 +34,19 @@ _MAX_ROUNDS = 200
 class MessageList(VerticalScroll):
     """A vertical list of messages that renders only what the viewport shows."""
 
+    FIRST_SCREEN: ClassVar[int] = 40
+    """History widgets mounted at once when a conversation opens (the newest)."""
+    HISTORY_CHUNK: ClassVar[int] = 100
+    """Older history widgets mounted per step after that."""
+
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._settling = False
         self._last_top: int | None = None  # the window top of the last settle
         self._last_width = -1
+        self._keep_in_place: Widget | None = None  # older messages were mounted above this one
+        self._kept_y: dict[Widget, int] = {}  # where the first child was at the last layout
+        self._geometry: dict[Widget, tuple[int, int, int, int, int]] = {}  # margins and gutters per child
         self.settles = 0
         self.shifts: list[int] = []
         """Scroll corrections made (tests and benchmarks read them)."""
@@ -45,9 +57,15 @@ class MessageList(VerticalScroll):
         return self._anchored and not self._anchor_released
 
     def arrange(self, size: Size, optimal: bool = False) -> DockArrangeResult:
-        if size.width > 0 and size.height > 0 and self.is_attached:
+        keep = self._keep_in_place is not None and not self.is_following
+        if size.width > 0 and size.height > 0 and self.is_attached and not keep:
             self._settle(size.width, size.height, in_layout=True)
-        return super().arrange(size, optimal)
+        result = super().arrange(size, optimal)
+        if self._keep_in_place is not None:
+            # Older messages arrived above: what was on screen stays (and is settled already).
+            self._keep_position(result)
+        self._kept_y = {placement.widget: placement.region.y for placement in result.placements[:1]}
+        return result
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
@@ -55,6 +73,49 @@ class MessageList(VerticalScroll):
             region = self.scrollable_content_region
             if region.width > 0 and region.height > 0:
                 self._settle(region.width, region.height, in_layout=False)
+
+    # --- long histories -------------------------------------------------------------------------------
+
+    def show_history(self, widgets: Sequence[Widget]) -> None:
+        """Show a conversation's widgets (built as data: nothing is rendered yet), newest at the bottom.
+
+        The newest `FIRST_SCREEN` widgets are mounted now, for the first screen; older ones are mounted
+        above them afterwards, `HISTORY_CHUNK` at a time, each chunk keeping the text on screen still.
+        """
+        self.follow()
+        newest, older = list(widgets[-self.FIRST_SCREEN :]), list(widgets[: -self.FIRST_SCREEN])
+        if newest:
+            self.mount_all(newest)
+        if older:
+            self.run_worker(self._mount_older(older), name="history", group="history", exclusive=True,
+                            exit_on_error=False)
+
+    def follow(self) -> None:
+        """Stay at the bottom as text arrives (until the user scrolls up)."""
+        self.anchor()
+
+    async def _mount_older(self, older: list[Widget]) -> None:
+        while older:
+            chunk, older = older[-self.HISTORY_CHUNK :], older[: -self.HISTORY_CHUNK]
+            first = next(iter(self._nodes), None)
+            mounted = self.mount_all(chunk, before=first) if first is not None else self.mount_all(chunk)
+            self._keep_in_place = first
+            await mounted
+            await asyncio.sleep(0.02)  # a frame for the user between chunks
+
+    def _keep_position(self, result: DockArrangeResult) -> None:
+        """After older messages were mounted above, scroll so that what was on screen stays put."""
+        widget = self._keep_in_place
+        self._keep_in_place = None
+        if widget is None or self.is_following:
+            return
+        for placement in result.placements:
+            if placement.widget is widget:
+                old_y = self._kept_y.get(widget)
+                if old_y is not None and placement.region.y != old_y:
+                    self._move_scroll(placement.region.y - old_y)
+                    self._last_top = round(self.scroll_y)
+                break
 
     def settle_soon(self) -> None:
         """A message changed: the next layout settles the viewport (nothing to do now)."""
@@ -72,23 +133,33 @@ class MessageList(VerticalScroll):
         placed: list[tuple[Widget, int, int, int]] = []
         y = 0
         previous: int | None = None
+        geometry = self._geometry
+        if len(geometry) > len(self._nodes):
+            geometry.clear()  # children were removed: forget them
         for child in self._nodes:
             if not child.display:
                 continue
-            styles = child.styles
-            margin = styles.margin
-            y += margin.top if previous is None else max(margin.top, previous)
-            previous = margin.bottom
+            known = geometry.get(child)
+            if known is None:
+                styles = child.styles
+                margin, gutter = styles.margin, styles.gutter
+                known = geometry[child] = (margin.top, margin.bottom, margin.left + margin.right + gutter.width,
+                                           gutter.top, gutter.height)
+            top, bottom, sides, gutter_top, gutter_height = known
+            y += top if previous is None else max(top, previous)
+            previous = bottom
             if isinstance(child, MessageView):
-                gutter = styles.gutter
-                inner = max(width - margin.left - margin.right - gutter.width, 1)
-                height = child.content_rows(inner) + gutter.height
-                placed.append((child, y + gutter.top, inner, y + height))
+                inner = max(width - sides, 1)
+                height = child.content_rows(inner) + gutter_height
+                placed.append((child, y + gutter_top, inner, y + height))
             else:
                 height = child.outer_size.height
                 placed.append((child, y, 0, y + height))
             y += height
         return placed
+
+    def on_resize(self) -> None:
+        self._geometry.clear()
 
     def _settle(self, width: int, height: int, *, in_layout: bool) -> None:
         if self._settling:
@@ -143,11 +214,14 @@ class MessageList(VerticalScroll):
         self._last_top = top
 
     def _relayout(self, views: set[MessageView], in_layout: bool) -> None:
-        """Have the coming layout re-place the views whose height changed (a layout may be running)."""
+        """Have the coming layout re-place the views whose height changed (a layout may be running: then
+        the views' new sizes repaint them)."""
         self._clear_arrangement_cache()
         pending = self.screen._layout_widgets.setdefault(self, set())
         pending.update(views)
         if not in_layout:
+            for view in views:
+                view.refresh(layout=True)
             self.screen._layout_required = True
             self.screen.check_idle()
 

@@ -16,6 +16,7 @@ Safety is the renderer's (`markdown_stream.render_block`): control characters ma
 
 from __future__ import annotations
 
+import asyncio
 from bisect import bisect_right
 from dataclasses import dataclass
 from time import monotonic
@@ -99,11 +100,13 @@ class MessageView(Widget):
         self._text_rows: dict[tuple[str, str, int], list[Strip]] = {}
         self._layout_key: tuple[int, int] = (-1, -1)
         self._starts: list[int] = []  # first row of each piece at `_layout_key`'s width
-        self._version = 0
+        self._version = 0  # bumped by every change that can change a row count
+        self._rows_cache = (-1, -1, 0)
         self._timer: Timer | None = None
         self._flush_queued = False
         self._last_flush = 0.0
         self._theme: str | None = None
+        self._painted = asyncio.Event()
         self.block_renders = 0
         self.late_renders = 0
         """Rich renders of finished blocks (the benchmark counts them)."""
@@ -181,12 +184,18 @@ class MessageView(Widget):
             self._streaming = False
             self._schedule(now=True)
 
+    async def wait_finished(self) -> None:
+        """Wait until the finished reply has been laid out and painted."""
+        await self._painted.wait()
+
     def on_mount(self) -> None:
         if self._fixed_theme is None:
             self.app.theme_changed_signal.subscribe(self, self._theme_changed)
         if self._streaming:
             self._split = True
             self._flush()
+        else:
+            self.call_after_refresh(self._painted.set)
 
     def _schedule(self, *, now: bool = False) -> None:
         if not self.is_mounted or self._flush_queued:
@@ -211,6 +220,7 @@ class MessageView(Widget):
         self._pending.clear()
         if not self._streaming:
             blocks += self._splitter.finish()
+            self.call_after_refresh(self._painted.set)
         self._pieces.extend(_Piece(block) for block in blocks)
         tail = self._splitter.tail() if self._streaming else None
         if tail is None:
@@ -225,6 +235,7 @@ class MessageView(Widget):
         if self._split:
             return
         self._split = True
+        self._version += 1
         blocks = self._splitter.feed("".join(self._pending)) + self._splitter.finish()
         self._pending.clear()
         self._pieces = [_Piece(block) for block in blocks]
@@ -252,11 +263,16 @@ class MessageView(Widget):
     def content_rows(self, width: int) -> int:
         """The rows the message takes at `width`: exact for rendered blocks, estimated for the others."""
         width = max(width, 1)
+        width_, version, rows = self._rows_cache
+        if width_ == width and version == self._version:
+            return rows
         if not self._split:
-            return self._label_rows(width) + _rough_rows(self.text, width) + self._note_rows(width)
-        starts = self._piece_starts(width)
-        tail = self._tail.rows(width) if self._tail is not None else 0
-        return starts[-1] + tail + self._note_rows(width)
+            rows = self._label_rows(width) + _rough_rows(self.text, width) + self._note_rows(width)
+        else:
+            tail = self._tail.rows(width) if self._tail is not None else 0
+            rows = self._piece_starts(width)[-1] + tail + self._note_rows(width)
+        self._rows_cache = (width, self._version, rows)
+        return rows
 
     def _piece_starts(self, width: int) -> list[int]:
         """The first row of each piece, and where the tail starts (the last entry)."""
@@ -294,14 +310,16 @@ class MessageView(Widget):
         return found
 
     def make_exact(self, index: int, width: int) -> int:
-        """Cut the message into blocks (index -1) or render one block; return the change in rows."""
+        """Cut the message into blocks (index -1) or render one block; return the change in rows.
+
+        The caller (the message list) has the message laid out and repainted.
+        """
         before = self.content_rows(width)
         if index < 0:
             self._ensure_split()
         else:
             self._render_piece(self._pieces[index], width)
         self._version += 1
-        self.refresh(layout=True)
         return self.content_rows(width) - before
 
     def render_all(self, width: int) -> None:
@@ -404,6 +422,7 @@ class MessageView(Widget):
         assert self._tail is not None and self._tail.strips is not None
         if len(self._tail.strips) != self._tail.estimate or self._tail.estimate_width != width:
             self._tail.estimate, self._tail.estimate_width = len(self._tail.strips), width
+            self._version += 1
             self.call_later(self.refresh, layout=True)
 
     def _highlight(self, strip: Strip, selection: Selection, y: int) -> Strip:
@@ -436,8 +455,6 @@ def _rough_rows(text: str, width: int) -> int:
     """Rows of text not yet cut into blocks: each line wrapped by characters, blank lines kept."""
     if not text:
         return 0
-    rows = 0
-    for line in text.split("\n"):
-        rows += max(1, -(-len(line) // width))
-    return rows
+    lines = text.split("\n")
+    return len(lines) + sum((len(line) - 1) // width for line in lines if len(line) > width)
 
