@@ -1,6 +1,7 @@
 """chatapp against a floor, side by side in real terminals (tmux, 120x40), same server, same reply.
 
     python tests/benchmarks/floor.py [--sizes 500 2000 10000] [--runs 3] [--rate 100 --rate-tokens 1000]
+    python tests/benchmarks/floor.py --last-word-runs 20
 
 The floor is `floor_app.py`: a bare Textual app that streams with httpx and paints the visible tail as
 plain text. Both apps run in their own tmux session on a private tmux server, fed by the scripted server
@@ -112,10 +113,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--rate-tokens", type=int, default=1000)
+    parser.add_argument("--last-word-runs", type=int, default=0,
+                        help="only count, over N runs of chatapp with a 2,000-token reply, how often the last word "
+                             "reached the screen")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         reply_file = f"{home}/reply"
-        for size in {*args.sizes, args.rate_tokens}:
+        for size in {*args.sizes, args.rate_tokens, 2000}:
             Path(f"{reply_file}.{size}").write_text(reply_text(size))
         server = subprocess.Popen([sys.executable, "-c", _SERVER.format(tests=str(TESTS), reply_file=reply_file)],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -125,6 +129,16 @@ def main() -> None:
                "XDG_CACHE_HOME": f"{home}/cache", "OPENAI_API_KEY": "sk-floor", "OPENAI_BASE_URL": base_url,
                "PYTHONPATH": str(ROOT), "TERM": "xterm-256color"}
         try:
+            if args.last_word_runs:
+                seen = 0
+                for _ in range(args.last_word_runs):
+                    try:
+                        one_run("chatapp", 2000, 0, server, env)
+                        seen += 1
+                    except TimeoutError:
+                        pass
+                print(f"last word on screen in {seen} of {args.last_word_runs} runs (2,000 tokens, tmux 120x40)")
+                return
             for size in args.sizes:
                 times = {app: statistics.median(one_run(app, size, 0, server, env)[0] for _ in range(args.runs))
                          for app in ("floor", "chatapp")}

@@ -18,7 +18,7 @@ from textual.widgets import Static
 from tui_helpers import wait_for
 
 from chatapp.domain import MessageStatus
-from chatapp.tui.widgets import message_view
+from chatapp.tui.widgets import message_pieces, message_view
 from chatapp.tui.widgets.block_rows import estimate_rows
 from chatapp.tui.widgets.markdown_blocks import BlockSplitter
 from chatapp.tui.widgets.markdown_stream import StreamingMarkdown, render_block
@@ -199,7 +199,7 @@ def wrong_estimates(monkeypatch: pytest.MonkeyPatch) -> None:
         real = estimate_rows(block, width)
         return max(1, real + (hash(block.text) % 7) - 3)
 
-    monkeypatch.setattr(message_view, "estimate_rows", estimate)
+    monkeypatch.setattr(message_pieces, "estimate_rows", estimate)
 
 
 @pytest.mark.parametrize("animate", [False, True])

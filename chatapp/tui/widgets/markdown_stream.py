@@ -1,4 +1,11 @@
-"""A Markdown message that renders a streaming reply incrementally, at a flat cost per token.
+"""Rendering Markdown blocks with Rich (`render_block`), and the previous widget-per-block message.
+
+`render_block` is how every block is drawn: the app's message widget (`message_view.MessageView`)
+calls it for the blocks in the viewport only. `StreamingMarkdown` below is the previous design (a
+widget per finished block, each rendered as it finishes); it is kept as the reference renderer that
+``tests/tui/test_message_view.py`` compares the screen with, and for ``tests/benchmarks/widget_render.py``.
+
+The previous design, as it was described:
 
 Why this is hand-written rather than Textual's ``Markdown`` widget: that widget (even fed through
 ``MarkdownStream`` with coalesced writes) re-parses and re-lays-out a document that keeps growing, so

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 from bisect import bisect_right
-from dataclasses import dataclass
 from time import monotonic
 from typing import ClassVar
 
@@ -31,42 +30,12 @@ from textual.timer import Timer
 from textual.widget import Widget
 
 from chatapp.textsafe import visible
-from chatapp.tui.widgets.block_rows import estimate_rows, wrapped_rows
-from chatapp.tui.widgets.markdown_blocks import Block, BlockSplitter
+from chatapp.tui.widgets.block_rows import wrapped_rows
+from chatapp.tui.widgets.markdown_blocks import BlockSplitter
 from chatapp.tui.widgets.markdown_stream import DARK_CODE_THEME, LIGHT_CODE_THEME, render_block
+from chatapp.tui.widgets.message_pieces import CodeBlock, Piece, code_blocks_of, rough_rows
 
 __all__ = ["CodeBlock", "MessageView"]
-
-
-@dataclass(frozen=True, slots=True)
-class CodeBlock:
-    """A fenced code block of a message, as the model sent it (for copy actions)."""
-
-    language: str
-    code: str
-
-
-@dataclass(slots=True)
-class _Piece:
-    """A finished block: its text, its estimated rows and, once drawn, its rendered lines at one width."""
-
-    block: Block
-    estimate_width: int = -1
-    estimate: int = 0
-    strips_width: int = -1
-    strips: list[Strip] | None = None
-    renders: int = 0
-
-    def rows(self, width: int) -> int:
-        if self.strips is not None and self.strips_width == width:
-            return len(self.strips)
-        if self.estimate_width != width:
-            self.estimate = estimate_rows(self.block, width)
-            self.estimate_width = width
-        return self.estimate
-
-    def exact(self, width: int) -> bool:
-        return self.strips is not None and self.strips_width == width
 
 
 class MessageView(Widget):
@@ -93,8 +62,8 @@ class MessageView(Widget):
         self._fixed_theme = code_theme
         self._splitter = BlockSplitter()
         self._split = False  # the text has been cut into pieces (history is cut lazily)
-        self._pieces: list[_Piece] = []
-        self._tail: _Piece | None = None
+        self._pieces: list[Piece] = []
+        self._tail: Piece | None = None
         self._label = label
         self._note = ""
         self._text_rows: dict[tuple[str, str, int], list[Strip]] = {}
@@ -123,21 +92,10 @@ class MessageView(Widget):
     def code_blocks(self) -> list[CodeBlock]:
         """The fenced code blocks of the message, in order, each as one piece of text."""
         self._ensure_split()
-        found: list[CodeBlock] = []
-        current: list[str] = []
-        language = ""
         blocks = [piece.block for piece in self._pieces]
         if self._tail is not None:
             blocks.append(self._tail.block)
-        for block in blocks:
-            if block.kind != "code":
-                continue
-            if block.first:
-                current, language = [], block.language.partition(" ")[0]
-            current.append(block.text)
-            if block.last or block is blocks[-1]:
-                found.append(CodeBlock(language, "\n".join(current).rstrip("\n")))
-        return found
+        return code_blocks_of(blocks)
 
     @property
     def finished(self) -> bool:
@@ -221,12 +179,12 @@ class MessageView(Widget):
         if not self._streaming:
             blocks += self._splitter.finish()
             self.call_after_refresh(self._painted.set)
-        self._pieces.extend(_Piece(block) for block in blocks)
+        self._pieces.extend(Piece(block) for block in blocks)
         tail = self._splitter.tail() if self._streaming else None
         if tail is None:
             self._tail = None
         elif self._tail is None or self._tail.block != tail:
-            self._tail = _Piece(tail)
+            self._tail = Piece(tail)
         elif not blocks:
             return  # nothing changed
         self._changed()
@@ -238,7 +196,7 @@ class MessageView(Widget):
         self._version += 1
         blocks = self._splitter.feed("".join(self._pending)) + self._splitter.finish()
         self._pending.clear()
-        self._pieces = [_Piece(block) for block in blocks]
+        self._pieces = [Piece(block) for block in blocks]
 
     def _changed(self) -> None:
         self._version += 1
@@ -267,7 +225,7 @@ class MessageView(Widget):
         if width_ == width and version == self._version:
             return rows
         if not self._split:
-            rows = self._label_rows(width) + _rough_rows(self.text, width) + self._note_rows(width)
+            rows = self._label_rows(width) + rough_rows(self.text, width) + self._note_rows(width)
         else:
             tail = self._tail.rows(width) if self._tail is not None else 0
             rows = self._piece_starts(width)[-1] + tail + self._note_rows(width)
@@ -350,7 +308,7 @@ class MessageView(Widget):
                 self._tail.strips = None
             self._changed()
 
-    def _render_piece(self, piece: _Piece, width: int) -> None:
+    def _render_piece(self, piece: Piece, width: int) -> None:
         theme = self.code_theme
         self._theme = theme
         console = self.app.console
@@ -449,12 +407,3 @@ class MessageView(Widget):
 
     def refresh_rows(self, first: int, count: int) -> None:
         self.refresh(Region(0, first, self.size.width, count))
-
-
-def _rough_rows(text: str, width: int) -> int:
-    """Rows of text not yet cut into blocks: each line wrapped by characters, blank lines kept."""
-    if not text:
-        return 0
-    lines = text.split("\n")
-    return len(lines) + sum((len(line) - 1) // width for line in lines if len(line) > width)
-
