@@ -6,7 +6,9 @@ messages) and when the scroll position changes (keys, wheel, a running smooth sc
 the viewport whose height is an estimate is rendered (a history message is first cut into blocks).
 When a block above the text already on screen turns out taller or shorter than estimated, the scroll
 position moves by the same number of rows — and so does the course of a running scroll animation — so
-the text on screen never moves. At the bottom (anchored) the bottom rows are settled instead.
+the text on screen never moves. At the bottom (anchored) the bottom rows are settled instead. When
+messages are inserted above the first one (an opening conversation's older messages, mounted after its
+first screen), the scroll moves by the rows they add, for the same reason.
 
 Textual internals this relies on, pinned by ``tests/tui/test_textual_pins.py``: the compositor calls
 `arrange` with the content size before placing children; ``layout: stream`` re-places a child that is
@@ -44,8 +46,8 @@ class MessageList(VerticalScroll):
         self._settling = False
         self._last_top: int | None = None  # the window top of the last settle
         self._last_width = -1
-        self._keep_in_place: Widget | None = None  # older messages were mounted above this one
-        self._kept_y: dict[Widget, int] = {}  # where the first child was at the last layout
+        self._first: Widget | None = None  # the first child at the last layout, and its row
+        self._first_y = 0
         self._geometry: dict[Widget, tuple[int, int, int, int, int]] = {}  # margins and gutters per child
         self.settles = 0
         self.shifts: list[int] = []
@@ -57,14 +59,22 @@ class MessageList(VerticalScroll):
         return self._anchored and not self._anchor_released
 
     def arrange(self, size: Size, optimal: bool = False) -> DockArrangeResult:
-        keep = self._keep_in_place is not None and not self.is_following
-        if size.width > 0 and size.height > 0 and self.is_attached and not keep:
+        first = next(iter(self._nodes), None)
+        inserted_above = self._first is not None and first is not self._first and not self.is_following
+        if size.width > 0 and size.height > 0 and self.is_attached and not inserted_above:
             self._settle(size.width, size.height, in_layout=True)
         result = super().arrange(size, optimal)
-        if self._keep_in_place is not None:
+        placements = result.placements
+        if inserted_above:
             # Older messages arrived above: what was on screen stays (and is settled already).
-            self._keep_position(result)
-        self._kept_y = {placement.widget: placement.region.y for placement in result.placements[:1]}
+            for placement in placements:
+                if placement.widget is self._first:
+                    if placement.region.y != self._first_y:
+                        self._move_scroll(placement.region.y - self._first_y)
+                        self._last_top = round(self.scroll_y)
+                    break
+        if placements:
+            self._first, self._first_y = placements[0].widget, placements[0].region.y
         return result
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
@@ -98,24 +108,8 @@ class MessageList(VerticalScroll):
         while older:
             chunk, older = older[-self.HISTORY_CHUNK :], older[: -self.HISTORY_CHUNK]
             first = next(iter(self._nodes), None)
-            mounted = self.mount_all(chunk, before=first) if first is not None else self.mount_all(chunk)
-            self._keep_in_place = first
-            await mounted
+            await (self.mount_all(chunk, before=first) if first is not None else self.mount_all(chunk))
             await asyncio.sleep(0.02)  # a frame for the user between chunks
-
-    def _keep_position(self, result: DockArrangeResult) -> None:
-        """After older messages were mounted above, scroll so that what was on screen stays put."""
-        widget = self._keep_in_place
-        self._keep_in_place = None
-        if widget is None or self.is_following:
-            return
-        for placement in result.placements:
-            if placement.widget is widget:
-                old_y = self._kept_y.get(widget)
-                if old_y is not None and placement.region.y != old_y:
-                    self._move_scroll(placement.region.y - old_y)
-                    self._last_top = round(self.scroll_y)
-                break
 
     def settle_soon(self) -> None:
         """A message changed: the next layout settles the viewport (nothing to do now)."""
