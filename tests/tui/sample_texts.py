@@ -69,7 +69,8 @@ Second line of the same paragraph, long enough to wrap at least once at the narr
 
 ---
 
-Text after the rule.
+Text after the rule. See [the docs](https://docs.python.org/3/library/) or [this](javascript:alert(1)) for more,
+and [https://example.com](https://example.com) whose text names its target.
 
 ```python
 def very_long_function_name_for_testing(argument_one: int, argument_two: str, argument_three: float) -> dict[str, int]:

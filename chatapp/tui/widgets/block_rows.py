@@ -15,9 +15,10 @@ of all the others come from here. The rules are Rich's (rich 15), re-stated for 
 * code (``Syntax`` with word wrap) is padded by a row above the first chunk and below the last and by
   a column either side; tabs are 4 columns.
 
-The parse is the shared markdown-it parser's, with control characters made visible as the renderer
-does, so the text measured is the text drawn. What is not modelled (images, raw HTML blocks inside
-lists) only makes an estimate wrong; the message view corrects the scroll when it renders the block.
+The parse is the renderer's (`markdown_stream.parse_safe`: the shared markdown-it parser, control
+characters made visible, link targets shown), so the text measured is the text drawn. What is not
+modelled (images, raw HTML blocks inside lists) only makes an estimate wrong; the message list corrects
+the scroll when it renders the block.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from typing import TYPE_CHECKING
 
 from rich.cells import cell_len, chop_cells
@@ -33,7 +33,6 @@ from rich.cells import cell_len, chop_cells
 from chatapp.textsafe import visible
 
 if TYPE_CHECKING:
-    from markdown_it import MarkdownIt
     from markdown_it.token import Token
 
     from chatapp.tui.widgets.markdown_blocks import Block
@@ -42,11 +41,10 @@ _WORD = re.compile(r"\s*\S+\s*")
 CODE_TAB_SIZE = 4
 
 
-@cache
-def _parser() -> MarkdownIt:
-    from chatapp.tui.widgets.markdown_stream import _shared_parser
+def _parse(text: str) -> list[Token]:
+    from chatapp.tui.widgets.markdown_stream import parse_safe
 
-    return _shared_parser()
+    return parse_safe(text)
 
 
 def estimate_rows(block: Block, width: int) -> int:
@@ -56,7 +54,7 @@ def estimate_rows(block: Block, width: int) -> int:
     if block.kind == "code":
         code = block.text.rstrip() if block.last else block.text
         return gap + int(block.first) + code_rows(code, width - 2) + int(block.last)
-    elements = _elements(_parser().parse(block.text))
+    elements = _elements(_parse(block.text))
     return gap + _document_rows(elements, width)
 
 

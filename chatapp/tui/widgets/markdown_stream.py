@@ -140,6 +140,13 @@ def _markdown(markup: str, code_theme: str) -> Markdown:
     return markdown
 
 
+def parse_safe(markup: str) -> list[Token]:
+    """The shared parser's tokens for `markup`, sanitized and with link targets shown, as they are drawn."""
+    tokens = _shared_parser().parse(markup)
+    _sanitize_tokens(tokens)
+    return tokens
+
+
 def _sanitize_tokens(tokens: Iterable[Token]) -> None:
     for token in tokens:
         token.content = visible(token.content)
