@@ -153,6 +153,7 @@ class Settings:
     lock_timeout: float = 10.0  # seconds a writer waits for another process's database write lock
     warnings: tuple[str, ...] = ()  # said once at start: e.g. a key in a config file others can read
     source: Path | None = None  # the config file read, if any
+    default_explicit: bool = False  # default_provider was set in the file (not chosen by chatapp)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def provider(self, name: str | None = None) -> ProviderSpec:
@@ -253,6 +254,8 @@ class _Parser:
             raise self.error("providers", "must be a table of [providers.NAME] blocks")
         for name, block in table.items():
             providers[name] = self._provider(name, block)
+        pulled = self._pulled(providers)
+        providers.update(pulled)
         providers.update(self._embedded(providers))
         default = raw.get("default_provider")
         if default is not None:
@@ -261,7 +264,7 @@ class _Parser:
             if default not in providers:
                 raise self.error("default_provider", f"no provider named {default!r}")
         else:
-            default = self._pick_default(providers)
+            default = self._pick_default(providers, pulled)
         fallback = raw.get("fallback", [])
         if not isinstance(fallback, list) or not all(isinstance(x, str) for x in fallback):
             raise self.error("fallback", "must be a list of provider names")
@@ -294,6 +297,7 @@ class _Parser:
             lock_timeout=self._number("lock_timeout", raw.get("lock_timeout", 10.0), low=0.1, high=3600),
             warnings=self._warnings(table),
             source=self.path,
+            default_explicit=raw.get("default_provider") is not None,
             environ=self.environ,
         )
 
@@ -353,14 +357,32 @@ class _Parser:
             )
         }
 
+    def _pulled(self, providers: dict[str, ProviderSpec]) -> dict[str, ProviderSpec]:
+        """Models `chatapp models pull` fetched, offered as llamacpp providers unless configured already.
+
+        Best first (see `best_pulled`), so the default choice is the first of them.
+        """
+        from chatapp.pulled_index import load_index, ranked
+
+        configured = {str(Path(s.model_path).expanduser()) for s in providers.values() if s.model_path}
+        return {
+            model.name: ProviderSpec(name=model.name, kind="llamacpp", model=model.name, model_path=model.path,
+                                     context_window=model.context_window)
+            for model in ranked(load_index(self.paths))
+            if model.name not in providers and model.path not in configured
+        }
+
     @staticmethod
-    def _pick_default(providers: dict[str, ProviderSpec]) -> str | None:
+    def _pick_default(providers: dict[str, ProviderSpec], pulled: dict[str, ProviderSpec]) -> str | None:
+        """A key's provider, else one from the config file, else the best pulled model, else the demo."""
         for name in ("openai", "anthropic"):
             if name in providers:
                 return name
         for name in providers:
-            if name != EMBEDDED_PROVIDER:
+            if name != EMBEDDED_PROVIDER and name not in pulled:
                 return name
+        for name in pulled:
+            return name
         return EMBEDDED_PROVIDER if EMBEDDED_PROVIDER in providers else None
 
     def _provider(self, name: str, block: Any) -> ProviderSpec:

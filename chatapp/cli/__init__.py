@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from chatapp.cli import ask, batch, doctor, listing, stats, templates
+from chatapp.cli import ask, batch, doctor, listing, models, stats, templates
 from chatapp.cli.common import (
     EXIT_BROKEN_PIPE,
     EXIT_FAILED,
@@ -29,7 +29,7 @@ from chatapp.cli.common import (
 from chatapp.config import ConfigError, Paths, Settings, load_settings
 from chatapp.store.db import LOCK_TIMEOUT_SECONDS, StoreError, describe_failure, is_damage, set_aside
 
-COMMANDS = (ask, batch, listing, templates, doctor, stats)
+COMMANDS = (ask, batch, listing, templates, doctor, stats, models)
 
 
 def build_parser() -> argparse.ArgumentParser:

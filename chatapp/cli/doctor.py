@@ -54,7 +54,7 @@ def _local_model_lines(settings: Settings, name: str, model_path: str | None, ou
         info = embedded_model_info(settings.paths)
         state = f"{_size(info.size)}, ready" if info.assembled and info.size else "assembled on first use"
         out(f"      model file: {info.path} ({state}); packaged Gemma 3 270M, "
-            f"a small base model: point model_path at an instruction-tuned GGUF for real answers")
+            f"a small base model: `chatapp models pull qwen2.5-1.5b` fetches a local assistant")
         return
     path = Path(model_path).expanduser()
     out(f"      model file: {path} ({_size(path.stat().st_size) if path.is_file() else 'not found'})")

@@ -52,7 +52,7 @@ class LlamaCppStatus:
 
 
 # Small local models fall into loops without a repetition penalty (seen with the packaged Gemma 270M).
-LOCAL_SAMPLING = {"repeat_penalty": 1.15, "repeat_last_n": 128, "top_k": 40, "top_p": 0.95}
+LOCAL_SAMPLING: dict[str, object] = {"repeat_penalty": 1.15, "repeat_last_n": 128, "top_k": 40, "top_p": 0.95}
 
 
 def unavailable_reason(spec: ProviderSpec) -> str | None:
@@ -148,7 +148,15 @@ class LlamaCppProvider:
         first: float | None = None
         last = sent
         output_tokens: int | None = None
+        # The transcript format ends its prompt with "Assistant:"; the reply's first token carries the space.
+        leading = bool(self.server.stop_sequences)
         async for event in delegate.stream(request):
+            if isinstance(event, TextDelta) and leading:
+                text = event.text.lstrip()
+                if not text:
+                    continue
+                leading = False
+                event = TextDelta(text)
             if isinstance(event, TextDelta):
                 last = time.perf_counter()
                 if first is None:
@@ -168,7 +176,10 @@ class LlamaCppProvider:
 
             if self._delegate is not None:
                 await self._delegate.aclose()
-            self._delegate = OpenAIProvider(self._spec, self.server.api_key, url, extra_body=LOCAL_SAMPLING)
+            extra_body = dict(LOCAL_SAMPLING)
+            if self.server.stop_sequences:
+                extra_body["stop"] = list(self.server.stop_sequences)
+            self._delegate = OpenAIProvider(self._spec, self.server.api_key, url, extra_body=extra_body)
             self._delegate_url = url
         return self._delegate
 

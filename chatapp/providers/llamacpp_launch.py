@@ -22,6 +22,9 @@ from chatapp.providers.gguf import GGUFError, GGUFInfo, check_magic, read_info
 
 DEFAULT_MAX_CONTEXT = 8192  # cap on the trained length: a 128k window would allocate GBs of KV cache
 FALLBACK_CONTEXT = 4096  # when the header does not say
+# Where a base model's reply ends in the transcript format: where it would begin the user's next turn.
+TRANSCRIPT_STOP = ("\nUser:", "\n\nUser", "\nAssistant:")
+TRANSCRIPT_SOURCE = "plain-text transcript (a base model: the GGUF has no chat template)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +48,17 @@ class Launch:
     template: str | None
     use_jinja: bool
     template_source: str
+    stop: tuple[str, ...] = ()  # stop sequences every request needs with this template
 
 
 def gemma_template() -> str:
     """Gemma's chat format as Jinja (see gemma_template.jinja for why chatapp carries its own)."""
     return resources.files("chatapp.providers").joinpath("gemma_template.jinja").read_text(encoding="utf-8")
+
+
+def transcript_template() -> str:
+    """The few-shot plain-text format for base models (see transcript_template.jinja)."""
+    return resources.files("chatapp.providers").joinpath("transcript_template.jinja").read_text(encoding="utf-8")
 
 
 def available_memory() -> int | None:
@@ -84,7 +93,8 @@ def resolve_launch(
     n_ctx = context_window(settings.context_window, info)
     check_memory(path, size, info, n_ctx, memory, provider)
     template, use_jinja, source = chat_template(settings.chat_template, info, provider)
-    return Launch(path, size, n_ctx, template, use_jinja, source)
+    stop = TRANSCRIPT_STOP if source == TRANSCRIPT_SOURCE else ()
+    return Launch(path, size, n_ctx, template, use_jinja, source, stop)
 
 
 def context_window(configured: int | None, info: GGUFInfo) -> int:
@@ -126,9 +136,10 @@ def chat_template(override: str | None, info: GGUFInfo, provider: str) -> tuple[
         return override, False, f"llama.cpp built-in '{override}'"
     if info.has_chat_template:
         return None, True, "from the GGUF file"
-    if info.architecture and info.architecture.startswith("gemma"):
-        return gemma_template(), True, "Gemma (chatapp's own; the GGUF has none)"
-    return None, True, "llama.cpp default (ChatML; the GGUF has none)"
+    # No template in the file: a base model. Chat markers it never saw in training send it into loops
+    # (Gemma 270M with Gemma's own turns: one sentence, then "下次下次…" to the limit); a plain transcript
+    # reads as an answer (tests/benchmarks/demo_format.py, figures in the README).
+    return transcript_template(), True, TRANSCRIPT_SOURCE
 
 
 def helper_config(launch: Launch, settings: ServerSettings, api_key: str) -> dict[str, object]:

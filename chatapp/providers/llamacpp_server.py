@@ -145,6 +145,11 @@ class LlamaServer:
         return self._launch.context_window if self._launch else self.settings.context_window
 
     @property
+    def stop_sequences(self) -> tuple[str, ...]:
+        """Stop sequences the model's prompt format needs on every request (known once the file has been read)."""
+        return self._launch.stop if self._launch else ()
+
+    @property
     def pid(self) -> int | None:
         run = self._run
         return run.proc.pid if run and run.proc else None

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from chatapp.service.batch_desk import BatchPlan
     from chatapp.service.batch_estimate import BatchEstimate
     from chatapp.service.batch_remote import RemoteBatchRun
+    from chatapp.providers.hub import Progress
+    from chatapp.providers.local_catalogue import LocalModel
+    from chatapp.pulled_index import PulledModel
     from chatapp.service.context_keeper import ContextKeeper, Gauge
     from chatapp.service.probe import ProbeResult
     from chatapp.service.titles import TitleMaker
@@ -249,6 +252,56 @@ class ChatService:
         module = self.pool.sdk_module(name or self.default_provider or "")
         if module:
             __import__(module)
+
+    # --- local models (`chatapp models`, the model picker) -------------------------------------
+
+    def local_models(self) -> list[LocalModel]:
+        """Every local GGUF chatapp knows: packaged, pulled, configured; header facts and providers."""
+        from chatapp.providers.local_catalogue import local_models
+
+        return local_models(self.settings)
+
+    def pull_model(self, ref: str, *, file: str | None = None, progress: Progress | None = None,
+                   save: bool = False) -> PulledModel:
+        """Download a GGUF from the Hub (blocking; raises PullError with one line). Offered as a provider
+        from the next start; `save` also writes its [providers.NAME] block to the config file."""
+        from chatapp.providers.hub import pull, save_to_config
+
+        model = pull(self.settings.paths, ref, file=file, progress=progress)
+        if save:
+            save_to_config(self.settings.source or self.settings.paths.config_file, model)
+        return model
+
+    def local_default_note(self) -> str | None:
+        """When chatapp chose a local model by itself (no key, no default in the config): which one, and how
+        to get a better one. None when the user chose, or the default is not local."""
+        name = self.settings.default_provider
+        spec = self.settings.providers.get(name) if name else None
+        if spec is None or spec.kind != "llamacpp" or self.settings.default_explicit:
+            return None
+        from chatapp.pulled_index import ALIASES, load_index
+
+        pull = f"chatapp models pull {ALIASES[1].name} (or any owner/repo with GGUF files; `chatapp models` lists them)"
+        if spec.model_path is None:
+            return ("Talking to the packaged demo model, Gemma 3 270M: a tiny base model that continues text and "
+                    f"knows little. For a real assistant that still runs offline: {pull}")
+        pulled = next((m for m in load_index(self.settings.paths) if m.path == spec.model_path), None)
+        if pulled is None:  # a GGUF of the user's own config
+            return None
+        kind = "an instruction-tuned model" if pulled.has_chat_template else "a base model (it continues text)"
+        return f"Talking to {spec.name}, pulled from {pulled.repo}: {kind}, run locally. Another one: {pull}"
+
+    def pulled_model(self, name: str) -> PulledModel:
+        """A pulled model by name; raises PullError naming the pulled ones."""
+        from chatapp.providers.hub import find_pulled
+
+        return find_pulled(self.settings.paths, name)
+
+    def remove_pulled_model(self, name: str) -> PulledModel:
+        """Delete a pulled model's file and forget it; raises PullError with one line."""
+        from chatapp.providers.hub import remove
+
+        return remove(self.settings.paths, name)
 
     # --- conversations -----------------------------------------------------------------------
 

@@ -41,10 +41,13 @@ def llama_paths(tmp_path_factory: pytest.TempPathFactory) -> Paths:
 def llama(llama_paths: Paths) -> Iterator[LlamaFixture]:
     """The shared running server (started once per session, stopped at the end)."""
     from chatapp.providers.embedded_model import embedded_model_path
-    from chatapp.providers.llamacpp_server import LlamaServer, ServerSettings
+    from chatapp.providers.llamacpp_server import LlamaServer, ServerSettings, gemma_template
 
     model_path = embedded_model_path(llama_paths)
-    server = LlamaServer("embedded", ServerSettings(model_path=model_path, context_window=4096, alias=MODEL))
+    # Gemma's own chat turns, as a third-party server would apply them (chatapp itself gives this base
+    # model the plain-text transcript format; tests of that start their own server).
+    settings = ServerSettings(model_path=model_path, context_window=4096, alias=MODEL, chat_template=gemma_template())
+    server = LlamaServer("embedded", settings)
     server.start()
     server.wait_ready(timeout=60)
     assert server.root_url is not None

