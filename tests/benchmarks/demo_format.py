@@ -1,6 +1,6 @@
 """How the packaged base model answers 20 everyday prompts, in the old and the new prompt format.
 
-    python tests/benchmarks/demo_format.py [--formats gemma,transcript] [--max-tokens 256]
+    python tests/benchmarks/demo_format.py [--formats gemma,transcript] [--max-tokens 256] [--threads N] [--show]
 
 For each format it starts the packaged Gemma 3 270M through `LlamaCppProvider` (what a user gets:
 the same sampling settings, stop sequences and output limit) and sends each prompt of
@@ -89,10 +89,10 @@ def language_of(text: str) -> str:
 
 
 async def run_format(name: str, paths: Paths, prompts: list[tuple[str, str]], max_tokens: int,
-                     show: bool) -> list[Reply]:
+                     show: bool, threads: int | None) -> list[Reply]:
     template = gemma_template() if name == "gemma" else None
     spec = ProviderSpec(name="embedded", kind="llamacpp", model=MODEL, context_window=8192,
-                        chat_template=template)
+                        chat_template=template, threads=threads)
     provider = LlamaCppProvider(spec, paths)
     replies = []
     try:
@@ -125,13 +125,13 @@ def summarize(name: str, replies: list[Reply]) -> str:
             f"in the prompt's language {same_language:>2}/{len(replies)}   median words {words[len(words) // 2]}")
 
 
-async def main(formats: list[str], max_tokens: int, show: bool) -> None:
+async def main(formats: list[str], max_tokens: int, show: bool, threads: int | None) -> None:
     prompts = load_prompts()
     lines = []
     with tempfile.TemporaryDirectory() as tmp:
         paths = Paths(Path(tmp) / "config", Path(tmp) / "data", Path(tmp) / "cache")
         for name in formats:
-            replies = await run_format(name, paths, prompts, max_tokens, show)
+            replies = await run_format(name, paths, prompts, max_tokens, show, threads)
             lines.append(summarize(name, replies))
             print(lines[-1], flush=True)
     print(f"\n{len(prompts)} prompts, at most {max_tokens} tokens each:")
@@ -143,6 +143,7 @@ if __name__ == "__main__":
     parser.add_argument("--formats", default="gemma,transcript")
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--show", action="store_true")
+    parser.add_argument("--threads", type=int, help="llama.cpp threads (1 is faster on a crowded machine)")
     args = parser.parse_args()
-    asyncio.run(main(args.formats.split(","), args.max_tokens, args.show))
+    asyncio.run(main(args.formats.split(","), args.max_tokens, args.show, args.threads))
     sys.exit(0)
