@@ -179,9 +179,7 @@ def pull(
         downloaded = download(target.repo, filename, hub_dir(paths) / target.repo, progress)
     except PullError:
         raise
-    except (KeyboardInterrupt, MemoryError):
-        raise
-    except Exception as exc:  # the library's and the network's errors, each made one line
+    except Exception as exc:  # the library's and the network's errors; Ctrl+C is no Exception: it passes
         raise _hub_failure(exc, target) from None
     return record(paths, target, downloaded)
 
