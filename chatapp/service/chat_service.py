@@ -36,13 +36,13 @@ from chatapp.store.conversations import Store
 
 if TYPE_CHECKING:
     from chatapp.engine import EngineStats, RequestEngine, StatsSnapshot
+    from chatapp.providers.hub import Progress
+    from chatapp.providers.local_catalogue import LocalModel
+    from chatapp.pulled_index import PulledModel
     from chatapp.service.batch import BatchRun
     from chatapp.service.batch_desk import BatchPlan
     from chatapp.service.batch_estimate import BatchEstimate
     from chatapp.service.batch_remote import RemoteBatchRun
-    from chatapp.providers.hub import Progress
-    from chatapp.providers.local_catalogue import LocalModel
-    from chatapp.pulled_index import PulledModel
     from chatapp.service.context_keeper import ContextKeeper, Gauge
     from chatapp.service.probe import ProbeResult
     from chatapp.service.titles import TitleMaker
