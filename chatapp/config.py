@@ -360,7 +360,7 @@ class _Parser:
     def _pulled(self, providers: dict[str, ProviderSpec]) -> dict[str, ProviderSpec]:
         """Models `chatapp models pull` fetched, offered as llamacpp providers unless configured already.
 
-        Best first (see `best_pulled`), so the default choice is the first of them.
+        Best first (see `pulled_index.ranked`), so the default choice is the first of them.
         """
         from chatapp.pulled_index import load_index, ranked
 

@@ -96,7 +96,7 @@ def _require_hub() -> None:
     from importlib.util import find_spec
 
     if find_spec("huggingface_hub") is None:
-        raise PullError("pulling models needs huggingface_hub: pip install 'chatapp[local]'")
+        raise PullError("pulling models needs huggingface_hub: pip install huggingface_hub")
 
 
 def _endpoint() -> str | None:
