@@ -215,10 +215,12 @@ class BatchRun:
             if self._stopping.is_set():
                 continue  # never started: stays pending
             await self._give_way()
-            if not self._within_budget(item):
+            assert self._counter is not None
+            tokens = self._counter.tokens(item)
+            if not self._within_budget(item, tokens):
                 self.stop(f"the next item would pass --max-cost ${self._max_cost:g}")
                 continue
-            task = asyncio.create_task(self._run_item(item), name=f"chatapp-batch-item-{item.seq}")
+            task = asyncio.create_task(self._run_item(item, tokens), name=f"chatapp-batch-item-{item.seq}")
             self._working[item.seq] = task
             try:
                 await task
@@ -235,11 +237,9 @@ class BatchRun:
         while self._marks.waiting(self._spec.name) and not self._stopping.is_set():
             await asyncio.sleep(0.02)
 
-    def _within_budget(self, item: BatchItem) -> bool:
+    def _within_budget(self, item: BatchItem, tokens: int) -> bool:
         if self._max_cost is None:
             return True
-        assert self._counter is not None
-        tokens = self._counter.tokens(item)
         guess = request_cost(self._spec.model, Usage(tokens, self._max_tokens or ASSUMED_OUTPUT_TOKENS), self._spec)
         if guess is None:
             return True
@@ -248,16 +248,16 @@ class BatchRun:
         self._reserved[item.seq] = guess
         return True
 
-    async def _run_item(self, item: BatchItem) -> None:
+    async def _run_item(self, item: BatchItem, tokens: int) -> None:
         spec = self._spec
-        self._jobs.mark_inflight(self.job.id, item.seq, item.item_id)
+        self._jobs.mark_inflight(self.job.id, item.seq, item.item_id)  # `batch status` counts it in flight
         self.progress.in_flight += 1
         rounds = 0
         try:
             while True:
                 started = time.monotonic()
                 job = Job(priority=Priority.BATCH, chain=(spec.name,), build_request=lambda s: self._request(s, item),
-                          estimated_input_tokens=self._counter.tokens(item) if self._counter else 0, label="batch")
+                          estimated_input_tokens=tokens, label="batch")
                 try:
                     text, usage, provider, model = await self._engine.complete(job)
                 except ProviderError as exc:

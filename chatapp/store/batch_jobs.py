@@ -276,18 +276,13 @@ class BatchJobs:
         )
 
     def record(self, job_id: str, result: ItemResult) -> None:
-        """Commit one finished item at once: this row is what keeps it from being paid for twice."""
-        self.record_many(job_id, (result,))
+        """Commit one finished item at once (one statement: its own transaction): this row is what keeps
+        it from being paid for twice."""
+        self._conn.execute(_RECORD, _record_values(job_id, result))
 
     def record_many(self, job_id: str, results: Iterable[ItemResult]) -> None:
         with self._transaction():
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO items (job_id, seq, item_id, state, written, text, input_tokens,"
-                " output_tokens, cost, provider, model, error_class, error, latency)"
-                " VALUES (?,?,?,?,0,?,?,?,?,?,?,?,?,?)",
-                [(job_id, r.seq, r.item_id, r.state.value, r.text, r.input_tokens, r.output_tokens, r.cost,
-                  r.provider, r.model, r.error_class, r.error, r.latency) for r in results],
-            )
+            self._conn.executemany(_RECORD, [_record_values(job_id, r) for r in results])
 
     def release_unfinished(self, job_id: str) -> int:
         """In-flight items of a stopped run become pending again (their rows go); returns how many."""
@@ -367,6 +362,15 @@ class BatchJobs:
             self.record_many(job_id, results)
             self._conn.execute("UPDATE remote_batches SET status = 'fetched' WHERE job_id = ? AND remote_id = ?",
                                (job_id, remote_id))
+
+
+_RECORD = ("INSERT OR REPLACE INTO items (job_id, seq, item_id, state, written, text, input_tokens, output_tokens,"
+           " cost, provider, model, error_class, error, latency) VALUES (?,?,?,?,0,?,?,?,?,?,?,?,?,?)")
+
+
+def _record_values(job_id: str, r: ItemResult) -> tuple[object, ...]:
+    return (job_id, r.seq, r.item_id, r.state.value, r.text, r.input_tokens, r.output_tokens, r.cost, r.provider,
+            r.model, r.error_class, r.error, r.latency)
 
 
 def _result(row: sqlite3.Row) -> ItemResult:
