@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from chatapp.config import ProviderSpec
+from chatapp.config import ProviderSpec, is_loopback
 from chatapp.domain import ChatRequest, Usage
 from chatapp.model_facts import lookup
 from chatapp.providers.batch_api import RemoteResult, RemoteStatus
-from chatapp.providers.errors import classify, is_loopback
+from chatapp.providers.errors import classify
 
 if TYPE_CHECKING:
     import anthropic

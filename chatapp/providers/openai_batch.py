@@ -12,10 +12,10 @@ import tempfile
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from chatapp.config import ProviderSpec
+from chatapp.config import ProviderSpec, is_loopback
 from chatapp.domain import ChatRequest, Usage
 from chatapp.providers.batch_api import RemoteResult, RemoteStatus
-from chatapp.providers.errors import classify, is_loopback
+from chatapp.providers.errors import classify
 
 if TYPE_CHECKING:
     import openai

@@ -29,8 +29,10 @@ def test_provider_batch_round_trip_with_a_restart_while_polling(tmp_path, kind):
         def created() -> list[object]:
             return [r for r in server.requests if r.method == "POST" and r.path.endswith("batches")]
 
-        wait_until(lambda: len(created()) == 3 and any(r.method == "GET" for r in server.requests),
-                   what="three batches submitted and polled")
+        wait_until(lambda: first.poll() is not None or (
+            len(created()) == 3 and any(r.method == "GET" for r in server.requests)),
+            what="three batches submitted and polled")
+        assert first.poll() is None, first.communicate()
         first.send_signal(signal.SIGINT)
         _, stderr = first.communicate(timeout=60)
         assert first.returncode == 130, stderr
