@@ -50,6 +50,10 @@ class ErrorKind(StrEnum):
 _RETRYABLE = frozenset({ErrorKind.TRANSIENT, ErrorKind.RATE_LIMITED, ErrorKind.TIMEOUT, ErrorKind.INTERRUPTED})
 
 
+class ImportFileError(Exception):
+    """A file cannot be imported; the message is one line naming what is wrong. Nothing was written."""
+
+
 class ProviderError(Exception):
     """A classified provider failure. Providers raise only this, never an SDK exception."""
 
@@ -204,6 +208,7 @@ class Message:
     input_tokens: int | None = None
     output_tokens: int | None = None
     error: str | None = None
+    parent_id: str | None = None  # None for a root; conversations are trees (siblings = other branches)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +221,35 @@ class Conversation:
     model: str | None = None
     message_count: int = 0
     meta: dict[str, object] = field(default_factory=dict)
+    title_source: str | None = None  # "user" (renamed: never overwritten), "generated", "imported"
+    source_id: str | None = None  # where an imported conversation came from ("chatgpt:<id>")
+    current_leaf: str | None = None  # the end of the branch on screen
 
     @property
     def display_title(self) -> str:
         return self.title or "(untitled)"
+
+
+# Marks around the matching words in a search snippet: control characters, so they cannot be confused with
+# text (message text is always shown through `visible()`, which pictures control characters).
+HIT_START, HIT_END = "\x02", "\x03"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """A message that matched a full-text search, with a snippet of it."""
+
+    conversation_id: str
+    message_id: str
+    title: str | None
+    role: str
+    created: float
+    snippet: str  # the matching words between HIT_START and HIT_END
+
+    def parts(self) -> list[tuple[str, bool]]:
+        """The snippet as (text, is_a_hit) pieces, for highlighting without markup."""
+        pieces: list[tuple[str, bool]] = []
+        for index, chunk in enumerate(self.snippet.replace(HIT_END, HIT_START).split(HIT_START)):
+            if chunk:
+                pieces.append((chunk, index % 2 == 1))
+        return pieces

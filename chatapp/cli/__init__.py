@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from chatapp.cli import ask, batch, doctor, listing, models, stats, templates
+from chatapp.cli import ask, batch, conversations, doctor, export, import_, listing, models, stats, templates
 from chatapp.cli.common import (
     EXIT_BROKEN_PIPE,
     EXIT_FAILED,
@@ -29,13 +29,15 @@ from chatapp.cli.common import (
 from chatapp.config import ConfigError, Paths, Settings, load_settings
 from chatapp.store.db import LOCK_TIMEOUT_SECONDS, StoreError, describe_failure, is_damage, set_aside
 
-COMMANDS = (ask, batch, listing, templates, doctor, stats, models)
+COMMANDS = (ask, batch, listing, conversations, export, import_, templates, doctor, stats, models)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatapp", description="A terminal chat client for LLMs.")
     parser.add_argument("--provider", metavar="NAME", help="provider for new turns (a name from the config)")
     parser.add_argument("--model", metavar="MODEL", help="model for new turns")
+    parser.add_argument("-c", "--continue", dest="continue_latest", action="store_true",
+                        help="open the TUI on the most recent conversation")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         command.register(commands)
@@ -126,4 +128,4 @@ def _database_failure(exc: sqlite3.DatabaseError, settings: Settings | None) -> 
 def _run_tui(settings: Settings, args: argparse.Namespace) -> int:
     from chatapp.tui.app import run
 
-    return run(settings, provider=args.provider, model=args.model)
+    return run(settings, provider=args.provider, model=args.model, latest=args.continue_latest)

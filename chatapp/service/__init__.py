@@ -2,5 +2,6 @@
 
 from chatapp.domain import Target
 from chatapp.service.chat_service import ChatService
+from chatapp.store.context_records import SummaryRow
 
-__all__ = ["ChatService", "Target"]
+__all__ = ["ChatService", "SummaryRow", "Target"]

@@ -32,6 +32,7 @@ from chatapp.domain import (
     TurnStarted,
 )
 from chatapp.providers.registry import Availability, ProviderPool
+from chatapp.service.library import ConversationLibrary
 from chatapp.store.conversations import Store
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
 _STATS_KEY = "engine_stats"
 
 
-class ChatService:
+class ChatService(ConversationLibrary):
     def __init__(self, settings: Settings, store: Store, pool: ProviderPool | None = None) -> None:
         self.settings = settings
         self.store = store

@@ -14,6 +14,8 @@ from chatapp.store import live_writers
 from chatapp.store.db import LOCK_TIMEOUT_SECONDS, connect, is_busy
 from chatapp.textsafe import storable
 
+AT_LEAF = object()  # add_message's default parent: the conversation's current leaf
+
 
 def new_id() -> str:
     return uuid.uuid4().hex[:12]
@@ -44,17 +46,19 @@ class Store:
         now = time.time()
         conversation = Conversation(
             id=conversation_id or new_id(), title=title, created=now, updated=now, provider=provider, model=model,
-            meta=meta or {},
+            meta=meta or {}, title_source="user" if title else None,
         )
         self._conn.execute(
-            "INSERT INTO conversations (id, title, created, updated, provider, model, meta) VALUES (?,?,?,?,?,?,?)",
-            (conversation.id, title, now, now, provider, model, json.dumps(conversation.meta)),
+            "INSERT INTO conversations (id, title, title_source, created, updated, provider, model, meta) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            (conversation.id, title, conversation.title_source, now, now, provider, model,
+             json.dumps(conversation.meta)),
         )
         return conversation
 
     def get_conversation(self, conversation_id: str) -> Conversation | None:
         row = self._conn.execute(
-            f"{_CONVERSATION_SELECT} WHERE c.id = ? GROUP BY c.id", (conversation_id,)
+            f"{_CONVERSATION_COLUMNS} WHERE id = ?", (conversation_id,)
         ).fetchone()
         return _conversation(row) if row else None
 
@@ -78,19 +82,44 @@ class Store:
         return [c for c in (self.get_conversation(row["id"]) for row in rows) if c is not None]
 
     def list_conversations(self, limit: int | None = None) -> list[Conversation]:
-        sql = f"{_CONVERSATION_SELECT} GROUP BY c.id ORDER BY c.updated DESC"
+        sql = f"{_CONVERSATION_COLUMNS} ORDER BY updated DESC"
         params: tuple[Any, ...] = ()
         if limit is not None:
             sql += " LIMIT ?"
             params = (limit,)
-        return [_conversation(row) for row in self._conn.execute(sql, params)]
+        cursor = self._conn.cursor()
+        cursor.row_factory = None  # plain tuples: a third of the cost of sqlite3.Row for this many rows
+        return [_conversation(row) for row in cursor.execute(sql, params)]
 
     def latest_conversation(self) -> Conversation | None:
         items = self.list_conversations(limit=1)
         return items[0] if items else None
 
-    def set_title(self, conversation_id: str, title: str) -> None:
-        self._conn.execute("UPDATE conversations SET title = ? WHERE id = ?", (storable(title), conversation_id))
+    def set_title(self, conversation_id: str, title: str) -> bool:
+        """A generated title: it never replaces one the user gave (or one an import brought)."""
+        return self._conn.execute(
+            "UPDATE conversations SET title = ?, title_source = 'generated' WHERE id = ? "
+            "AND (title_source IS NULL OR title_source = 'generated')", (storable(title), conversation_id),
+        ).rowcount == 1
+
+    def rename(self, conversation_id: str, title: str) -> bool:
+        """The user's title: it wins over generated ones from now on."""
+        return self._conn.execute(
+            "UPDATE conversations SET title = ?, title_source = 'user' WHERE id = ?", (storable(title), conversation_id)
+        ).rowcount == 1
+
+    def delete_conversation(self, conversation_id: str) -> bool:
+        """Delete a conversation, its messages and summaries. `secure_delete` (db.py) zeroes the freed pages;
+        merging the full-text index drops the words it held (SQLite 3.40's FTS5 keeps deleted terms in old
+        segments until a merge); the checkpoint moves it all out of the write-ahead log."""
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            deleted = self._conn.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,)).rowcount
+            if deleted:
+                self._conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
+        if deleted:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return deleted == 1
 
     def update_meta(self, conversation_id: str, **changes: Any) -> None:
         row = self._conn.execute("SELECT meta FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
@@ -109,25 +138,34 @@ class Store:
 
     def add_message(
         self, conversation_id: str, role: Role, content: str, status: MessageStatus = MessageStatus.COMPLETE,
-        provider: str | None = None, model: str | None = None,
+        provider: str | None = None, model: str | None = None, *, parent_id: str | object | None = AT_LEAF,
     ) -> Message:
+        """Append a message below `parent_id` (by default the current leaf); it becomes the current leaf.
+        A parent that already has children makes the new message a sibling of them: nothing is replaced."""
         now = time.time()
         message_id = new_id()
         content = storable(content)
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
-            seq = self._conn.execute(
-                "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = ?", (conversation_id,)
-            ).fetchone()[0]
+            seq, leaf = self._conn.execute(
+                "SELECT (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = :c), "
+                "(SELECT current_leaf FROM conversations WHERE id = :c)", {"c": conversation_id},
+            ).fetchone()
+            parent = leaf if parent_id is AT_LEAF else parent_id
             self._conn.execute(
-                "INSERT INTO messages (id, conversation_id, seq, role, content, status, provider, model, created, "
-                "updated) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (message_id, conversation_id, seq, role.value, content, status.value, provider, model, now, now),
+                "INSERT INTO messages (id, conversation_id, parent_id, seq, role, content, status, provider, model, "
+                "created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (message_id, conversation_id, parent, seq, role.value, content, status.value, provider, model, now,
+                 now),
             )
             if status is MessageStatus.STREAMING:
                 live_writers.register(self._conn, message_id)
-            self._conn.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
-        return Message(message_id, conversation_id, role, content, status, now, now, provider, model)
+            self._conn.execute(
+                "UPDATE conversations SET updated = ?, current_leaf = ? WHERE id = ?",
+                (now, message_id, conversation_id),
+            )
+        return Message(message_id, conversation_id, role, content, status, now, now, provider, model,
+                       parent_id=parent if isinstance(parent, str) else None)
 
     def update_message(
         self, message_id: str, *, content: str | None = None, status: MessageStatus | None = None,
@@ -162,10 +200,59 @@ class Store:
         return _message(row) if row else None
 
     def messages(self, conversation_id: str) -> list[Message]:
+        """The path from the root to the current leaf: what the screen shows and the model is sent."""
         rows = self._conn.execute(
-            "SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq", (conversation_id,)
+            "WITH RECURSIVE path(id, depth) AS ("
+            " SELECT current_leaf, 0 FROM conversations WHERE id = ? AND current_leaf IS NOT NULL"
+            " UNION ALL SELECT m.parent_id, path.depth + 1 FROM messages m JOIN path ON m.id = path.id"
+            " WHERE m.parent_id IS NOT NULL"
+            ") SELECT m.* FROM path JOIN messages m ON m.id = path.id ORDER BY path.depth DESC",
+            (conversation_id,),
         )
         return [_message(row) for row in rows]
+
+    def all_messages(self, conversation_id: str) -> list[Message]:
+        """Every message of every branch, oldest first (a parent always comes before its children)."""
+        rows = self._conn.execute("SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq", (conversation_id,))
+        return [_message(row) for row in rows]
+
+    # --- branches ---------------------------------------------------------------------------
+
+    def siblings(self, message_id: str) -> list[Message]:
+        """The message and the others with the same parent (other replies, other edits), oldest first."""
+        rows = self._conn.execute(
+            "SELECT s.* FROM messages m JOIN messages s ON s.conversation_id = m.conversation_id "
+            "AND s.parent_id IS m.parent_id WHERE m.id = ? ORDER BY s.seq", (message_id,),
+        )
+        return [_message(row) for row in rows]
+
+    def branch_counts(self, conversation_id: str) -> dict[str | None, int]:
+        """{parent id: number of children} for the parents with more than one child (None: several roots)."""
+        rows = self._conn.execute(
+            "SELECT parent_id, COUNT(*) FROM messages WHERE conversation_id = ? GROUP BY parent_id HAVING COUNT(*) > 1",
+            (conversation_id,),
+        )
+        return {row[0]: row[1] for row in rows}
+
+    def show_branch(self, message_id: str) -> str | None:
+        """Make the branch through `message_id` current: its newest descendant becomes the leaf. Returns the
+        conversation id (None for an unknown message)."""
+        row = self._conn.execute("SELECT conversation_id FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if row is None:
+            return None
+        leaf = self._conn.execute(
+            "WITH RECURSIVE down(id, depth) AS (SELECT ?, 0 UNION ALL"
+            " SELECT (SELECT c.id FROM messages c WHERE c.parent_id = down.id ORDER BY c.seq DESC LIMIT 1),"
+            " depth + 1 FROM down WHERE down.id IS NOT NULL)"
+            " SELECT id FROM down WHERE id IS NOT NULL ORDER BY depth DESC LIMIT 1", (message_id,),
+        ).fetchone()[0]
+        self._conn.execute("UPDATE conversations SET current_leaf = ? WHERE id = ?", (leaf, row[0]))
+        return str(row[0])
+
+    def set_current_leaf(self, conversation_id: str, message_id: str | None) -> None:
+        """The next message is added below `message_id` (None: a new root); e.g. to regenerate a reply,
+        make its user message the leaf and add the new reply, which becomes the old one's sibling."""
+        self._conn.execute("UPDATE conversations SET current_leaf = ? WHERE id = ?", (message_id, conversation_id))
 
     def message_seq(self, message_id: str) -> int | None:
         row = self._conn.execute("SELECT seq FROM messages WHERE id = ?", (message_id,)).fetchone()
@@ -248,24 +335,24 @@ class Store:
         return self._conn
 
 
-_CONVERSATION_SELECT = (
-    "SELECT c.id, c.title, c.created, c.updated, c.provider, c.model, c.meta, COUNT(m.id) AS message_count, "
-    "(SELECT content FROM messages f WHERE f.conversation_id = c.id AND f.role = 'user' ORDER BY f.seq LIMIT 1) "
-    "AS first_prompt FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id"
-)
+_CONVERSATION_COLUMNS = ("SELECT id, title, created, updated, provider, model, message_count, meta, title_source, "
+                         "source_id, current_leaf, first_prompt FROM conversations")
 
 
-def _conversation(row: sqlite3.Row) -> Conversation:
-    title = row["title"]
-    if not title and row["first_prompt"]:
-        title = _first_words(row["first_prompt"])
+def _conversation(row: sqlite3.Row | tuple[Any, ...]) -> Conversation:
+    """A row of _CONVERSATION_COLUMNS (by position: listing 10,000 reads 10,000 of them)."""
+    (conversation_id, title, created, updated, provider, model, count, meta, title_source, source_id, leaf,
+     first_prompt) = tuple(row)
+    if not title and first_prompt:
+        title = first_words(first_prompt)
     return Conversation(
-        id=row["id"], title=title, created=row["created"], updated=row["updated"], provider=row["provider"],
-        model=row["model"], message_count=row["message_count"], meta=json.loads(row["meta"] or "{}"),
+        id=conversation_id, title=title, created=created, updated=updated, provider=provider, model=model,
+        message_count=count, meta=json.loads(meta) if meta and meta != "{}" else {}, title_source=title_source,
+        source_id=source_id, current_leaf=leaf,
     )
 
 
-def _first_words(text: str, limit: int = 48) -> str:
+def first_words(text: str, limit: int = 48) -> str:
     words = " ".join(text.split())
     return words if len(words) <= limit else words[: limit - 1].rstrip() + "…"
 
@@ -275,5 +362,5 @@ def _message(row: sqlite3.Row) -> Message:
         id=row["id"], conversation_id=row["conversation_id"], role=Role(row["role"]), content=row["content"],
         status=MessageStatus(row["status"]), created=row["created"], updated=row["updated"],
         provider=row["provider"], model=row["model"], input_tokens=row["input_tokens"],
-        output_tokens=row["output_tokens"], error=row["error"],
+        output_tokens=row["output_tokens"], error=row["error"], parent_id=row["parent_id"],
     )

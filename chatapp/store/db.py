@@ -11,63 +11,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chatapp.store.migrations import SCHEMA_VERSION
+from chatapp.store.migrations import migrate as migrate_schema
 from chatapp.store.private_files import private_dir, private_file
-
-SCHEMA_VERSION = 1
-
-_MIGRATIONS: dict[int, str] = {
-    1: """
-    CREATE TABLE conversations (
-        id TEXT PRIMARY KEY,
-        title TEXT,
-        created REAL NOT NULL,
-        updated REAL NOT NULL,
-        provider TEXT,
-        model TEXT,
-        meta TEXT NOT NULL DEFAULT '{}'
-    );
-    CREATE INDEX conversations_updated ON conversations(updated DESC);
-    CREATE TABLE messages (
-        id TEXT PRIMARY KEY,
-        conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
-        seq INTEGER NOT NULL,
-        role TEXT NOT NULL,
-        content TEXT NOT NULL,
-        status TEXT NOT NULL,
-        provider TEXT,
-        model TEXT,
-        input_tokens INTEGER,
-        output_tokens INTEGER,
-        error TEXT,
-        token_count INTEGER,
-        token_basis TEXT,
-        created REAL NOT NULL,
-        updated REAL NOT NULL,
-        UNIQUE (conversation_id, seq)
-    );
-    CREATE TABLE summaries (
-        id TEXT PRIMARY KEY,
-        conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
-        first_message_id TEXT NOT NULL,
-        last_message_id TEXT NOT NULL,
-        content TEXT NOT NULL,
-        input_hash TEXT NOT NULL,
-        provider TEXT,
-        model TEXT,
-        created REAL NOT NULL
-    );
-    CREATE INDEX summaries_conversation ON summaries(conversation_id, created);
-    CREATE TABLE summary_cache (
-        input_hash TEXT PRIMARY KEY,
-        content TEXT NOT NULL,
-        created REAL NOT NULL
-    );
-    CREATE TABLE kv (
-        key TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    );
-    """,
-}
 
 
 class StoreError(Exception):
@@ -127,7 +73,8 @@ def _open(path: Path, lock_timeout: float) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
-        migrate(conn)
+        conn.execute("PRAGMA secure_delete=ON")  # deleted text is overwritten, not left in free pages
+        migrate(conn, path)
     except BaseException:
         conn.close()
         raise
@@ -184,18 +131,10 @@ def set_aside(path: Path) -> Path:
     return target
 
 
-def migrate(conn: sqlite3.Connection) -> None:
+def migrate(conn: sqlite3.Connection, path: Path | None = None) -> None:
+    """Bring the schema up to date (chatapp/store/migrations.py: one transaction, a backup copy first)."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise DatabaseNewer(f"the database's schema ({version}) is newer than this chatapp understands "
                             f"({SCHEMA_VERSION}): upgrade chatapp, or point XDG_DATA_HOME elsewhere")
-    for target in range(version + 1, SCHEMA_VERSION + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        for statement in _statements(_MIGRATIONS[target]):
-            conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {target}")
-        conn.execute("COMMIT")
-
-
-def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
+    migrate_schema(conn, path)

@@ -53,11 +53,23 @@ class ChatApp(App[None]):
         if isinstance(screen, ChatScreen) and screen.persona:
             yield SystemCommand("Clear persona", f"Drop {screen.persona} from this conversation's later turns",
                                 screen.action_clear_persona)
+        if isinstance(screen, ChatScreen):
+            yield from self._conversation_commands(screen)
 
     def _after_first_paint(self) -> None:
         if self._target is not None:
             self.service.start_provider(self._target.provider)  # a local model starts loading now
         self._warm_provider()
+
+    @staticmethod
+    def _conversation_commands(screen: ChatScreen) -> Iterable[SystemCommand]:
+        yield SystemCommand("Conversations", "Browse, search, rename and delete saved conversations (ctrl+g)",
+                            screen.action_conversations)
+        if screen.conversation_id is not None:
+            yield SystemCommand("Export conversation as Markdown", "Write it to a .md file in the current "
+                                "directory", lambda: screen.export_conversation("md"))
+            yield SystemCommand("Export conversation as JSON", "chatapp's JSON (for `chatapp import`) in the "
+                                "current directory", lambda: screen.export_conversation("json"))
 
     def _theme_problem(self, message: str) -> None:
         self.notify(message, severity="warning", timeout=8)
@@ -73,12 +85,17 @@ class ChatApp(App[None]):
 
 
 def run(settings: Settings, provider: str | None = None, model: str | None = None,
-        conversation_id: str | None = None) -> int:
-    """Run the app; with `conversation_id`, open on that conversation (however long: see `load_conversation`)."""
+        conversation_id: str | None = None, *, latest: bool = False) -> int:
+    """The TUI: on a new conversation, on `conversation_id`, or on the most recent one (`latest`); however
+    long it is, it opens on its last screen (see `load_conversation`)."""
     service = ChatService.open(settings)
     target: Target | None
     try:
-        target = service.target_for(None, provider, model) if (provider or settings.default_provider) else None
+        if latest:
+            found = service.latest_conversation()
+            conversation_id = found.id if found else None
+        has_provider = provider or settings.default_provider or conversation_id
+        target = service.target_for(conversation_id, provider, model) if has_provider else None
     except ConfigError:
         service.close()
         raise

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 from rich.console import Group
@@ -18,7 +21,6 @@ from textual.worker import Worker, WorkerState
 
 from chatapp.config import LOCAL_MODEL_INSTALL, NO_PROVIDER_ADVICE, ConfigError
 from chatapp.domain import (
-    Message,
     MessageStatus,
     MessageTooLong,
     Notice,
@@ -33,8 +35,9 @@ from chatapp.domain import (
 )
 from chatapp.service import ChatService
 from chatapp.textsafe import visible
+from chatapp.tui.screens.chat_history import collapse_restarts, message_widgets, reply_label
 from chatapp.tui.screens.choice import ChoiceScreen
-from chatapp.tui.widgets.message import AssistantMessage, NoticeMessage, SummaryMarker, UserMessage
+from chatapp.tui.widgets.message import AssistantMessage, BranchMarker, NoticeMessage, UserMessage
 from chatapp.tui.widgets.message_list import MessageList
 from chatapp.tui.widgets.prompt import PromptInput
 from chatapp.tui.widgets.status import StatusLine
@@ -80,6 +83,9 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+n", "new_conversation", "New chat", id="new_conversation"),
         Binding("ctrl+t", "templates", "Templates", id="templates"),
         Binding("ctrl+o", "stats", "Stats", id="stats"),
+        Binding("ctrl+g", "conversations", "Chats", id="conversations"),
+        Binding("alt+left", "step_branch(-1)", "Previous version", id="previous_branch", show=False),
+        Binding("alt+right", "step_branch(1)", "Next version", id="next_branch", show=False),
         Binding("ctrl+l", "compress", "Compress", id="compress"),
         Binding("ctrl+q", "app.quit", "Quit", id="quit"),
         # Priority: they scroll the conversation while the prompt (a TextArea with its own paging) has focus.
@@ -172,9 +178,10 @@ class ChatScreen(Screen[None]):
         summary = f" · {gauge.summarized} summary" if gauge.summarized else ""
         self.status.context = f"{gauge}{summary}"
 
-    def load_conversation(self, conversation_id: str | None) -> None:
-        """Show a saved conversation (or an empty one) in place of the current view. A reply still
-        streaming keeps going into its own conversation (saved; reopen it to read it).
+    def load_conversation(self, conversation_id: str | None, at_message: str | None = None) -> None:
+        """Show a saved conversation (or an empty one) in place of the current view, at its end or at
+        `at_message` (a search hit, then highlighted). A reply still streaming keeps going into its own
+        conversation (saved; reopen it to read it).
 
         The entry point for opening any conversation, however long: messages become widgets that hold
         their text as data; the newest are mounted for the first screen and only the blocks that screen
@@ -198,24 +205,30 @@ class ChatScreen(Screen[None]):
                     self.message_list.mount(NoticeMessage(note))
             return
         messages = self.service.messages(conversation_id)
-        widgets: list[Widget] = [self._widget_for(m, restarts) for m, restarts in _collapse_restarts(messages)]
         summaries = self.service.summaries(conversation_id)
-        if summaries:
-            latest = summaries[-1]  # summaries roll: the newest covers all the earlier ones
-            ids = [m.id for m in messages]
-            if latest.last_message_id in ids:
-                end = ids.index(latest.last_message_id) + 1
-                widgets.insert(end, SummaryMarker(latest.content, end))
+        summary = summaries[-1] if summaries else None  # summaries roll: the newest covers the earlier ones
+        ids = [m.id for m in messages]
+        position = ids.index(summary.last_message_id) + 1 if summary and summary.last_message_id in ids else None
+        widgets = message_widgets(collapse_restarts(messages), self.service.branch_counts(conversation_id),
+                                  self.service.siblings, summary, position)
         self.message_list.show_history(widgets)
+        target = next((w for w in widgets if at_message and getattr(w, "message_id", None) == at_message
+                       and not isinstance(w, BranchMarker)), None)
+        if target is not None:
+            target.add_class("-hit")
+            self.message_list.release_anchor()
+            self._scroll_to_hit(target)
         self.refresh_gauge()
 
-    @staticmethod
-    def _widget_for(message: Message, restarts: int = 0) -> UserMessage | AssistantMessage:
-        if message.role is Role.USER:
-            return UserMessage(message.content)
-        label = _reply_label(message.provider or "", message.model or "", restarts)
-        return AssistantMessage(message.content, label=label, status=message.status, error=message.error,
-                                message_id=message.id)
+    @work(group="hit", name="scroll-to-hit", exclusive=True, exit_on_error=False)
+    async def _scroll_to_hit(self, target: Widget) -> None:
+        """Older messages are mounted in the background, newest first: wait for the hit's, then show it."""
+        for _ in range(600):  # 10 s at most, a frame at a time
+            if target.is_mounted:
+                break
+            await asyncio.sleep(1 / 60)
+        if target.is_mounted:
+            self.call_after_refresh(lambda: self.message_list.scroll_to_widget(target, animate=False, top=True))
 
     # --- a turn ------------------------------------------------------------------------------
 
@@ -270,7 +283,7 @@ class ChatScreen(Screen[None]):
                 self._restart_in_place(running, event)
                 self.status.activity = "waiting"
             elif isinstance(event, TurnFinished):
-                view.set_label(_reply_label(event.provider, event.model, running.restarts))
+                view.set_label(reply_label(event.provider, event.model, running.restarts))
                 view.set_status(event.status, event.error)
                 self.status.activity = "" if event.status is MessageStatus.COMPLETE else event.status.value
                 self.refresh_gauge()
@@ -279,7 +292,7 @@ class ChatScreen(Screen[None]):
         """A reply that broke off after showing text starts again where it stood, not as a second reply
         below it; the broken attempt stays in the store, marked incomplete."""
         running.restarts += 1
-        fresh = AssistantMessage(label=_reply_label(event.provider, event.model, running.restarts),
+        fresh = AssistantMessage(label=reply_label(event.provider, event.model, running.restarts),
                                  message_id=event.assistant_message_id)
         self.message_list.mount(fresh, after=running.view)
         running.view.remove()
@@ -406,6 +419,56 @@ class ChatScreen(Screen[None]):
             self._stopped_prompt = None
             self.status.activity = ""
 
+    def action_conversations(self) -> None:
+        """The browser: pick a conversation (or a search hit) to open here."""
+        from chatapp.tui.screens.conversations import ConversationsScreen, OpenRequest
+
+        def chosen(request: OpenRequest | None) -> None:
+            if request is not None:
+                self.open_conversation(request.conversation_id, request.message_id)
+
+        self.app.push_screen(ConversationsScreen(self.service), chosen)
+
+    def export_conversation(self, fmt: str) -> None:
+        """Export the open conversation to `chatapp-<id>.<md|json>` in the current directory (mode 0600)."""
+        if self.conversation_id is None:
+            return
+        path = Path.cwd() / f"chatapp-{self.conversation_id}.{fmt}"
+        try:
+            self.service.export_to_file([self.conversation_id], fmt, path)
+        except OSError as exc:
+            self.notify(f"Could not write {path}: {exc.strerror or exc}", severity="error")
+            return
+        self.notify(f"Exported to {path}")
+
+    def open_conversation(self, conversation_id: str, at_message: str | None = None) -> None:
+        """Open a saved conversation, on the branch through `at_message` when given; later turns go to the
+        provider it last used (when that is still configured)."""
+        if self._reply_running:
+            self.notify("A reply is still streaming: press Esc to stop it first.", severity="warning")
+            return
+        if at_message is not None:
+            self.service.open_at(at_message)
+        with contextlib.suppress(ConfigError):  # no provider configured: the conversation is still worth reading
+            self.set_target(self.service.target_for(conversation_id))
+        self.load_conversation(conversation_id, at_message)
+
+    def action_step_branch(self, step: int) -> None:
+        """Show the previous/next version of the message with alternatives nearest the bottom of the view."""
+        if self.conversation_id is None or self._reply_running:
+            return
+        markers = list(self.message_list.query(BranchMarker))
+        if not markers:
+            self.notify("No other versions here: regenerated replies and edited prompts appear as versions.")
+            return
+        bottom = self.message_list.scroll_offset.y + self.message_list.size.height
+        visible_markers = [m for m in markers if m.virtual_region.y < bottom] or markers
+        chosen = self.service.step_sibling(visible_markers[-1].message_id, step)
+        if chosen is None:
+            self.notify("No more versions that way.")
+            return
+        self.load_conversation(self.conversation_id, chosen.id)
+
     def action_new_conversation(self) -> None:
         self.load_conversation(None)
         self.prompt.focus()
@@ -433,20 +496,3 @@ class ChatScreen(Screen[None]):
                 prompt.focus()
                 prompt.insert(event.character)
 
-
-def _reply_label(provider: str, model: str, restarts: int) -> str:
-    label = " · ".join(x for x in (provider, model) if x)
-    return f"{label} · restarted {restarts}×" if restarts else label
-
-
-def _collapse_restarts(messages: list[Message]) -> list[tuple[Message, int]]:
-    """Consecutive replies to one prompt are a reply and its broken earlier attempts (kept in the store):
-    show the last, with how often it restarted."""
-    shown: list[tuple[Message, int]] = []
-    for message in messages:
-        if (message.role is Role.ASSISTANT and shown and shown[-1][0].role is Role.ASSISTANT
-                and shown[-1][0].status is MessageStatus.INCOMPLETE):
-            shown[-1] = (message, shown[-1][1] + 1)
-        else:
-            shown.append((message, 0))
-    return shown

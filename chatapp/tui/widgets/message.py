@@ -19,8 +19,18 @@ _STATUS_NOTES = {
 
 
 class UserMessage(Static):
-    def __init__(self, content: str) -> None:
+    def __init__(self, content: str, *, message_id: str | None = None) -> None:
         super().__init__(Text(visible(content)), classes="message user")
+        self.message_id = message_id
+
+
+class BranchMarker(Static):
+    """Above a message that has alternatives (a regenerated reply, an edited prompt): "2/3" and the keys."""
+
+    def __init__(self, message_id: str, position: int, count: int) -> None:
+        super().__init__(Text(f"‹ {position}/{count} ›  alt+← / alt+→ for the other versions"),
+                         classes="branch-marker")
+        self.message_id = message_id
 
 
 class NoticeMessage(Static):
