@@ -152,6 +152,7 @@ class Reply:
     error_after: int | None = None
     error_type: str = "overloaded_error"
     headers: Mapping[str, str] = field(default_factory=dict)
+    raw_after: tuple[int, bytes] | None = None  # (N, bytes): these bytes as one HTTP chunk after N deltas
 
 
 @dataclass(frozen=True, slots=True)
@@ -639,6 +640,8 @@ class _Handler(BaseHTTPRequestHandler):
         for index, delta in enumerate([*frames.deltas, None]):
             if reply.stall_after == index:
                 self._sleep(reply.stall_seconds)
+            if reply.raw_after is not None and reply.raw_after[0] == index:
+                self._write_chunks([reply.raw_after[1]])  # malformed JSON, invalid UTF-8: whatever a test needs
             if reply.error_after == index:
                 self._write_chunks([frames.error])
                 return self._end_body()
