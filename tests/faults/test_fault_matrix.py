@@ -86,3 +86,88 @@ def test_ask_under_fault(name, configured, fake_server, capsys):
             assert out.endswith(text + "\n")
     if words is not None:
         assert words in err.splitlines()[-1], err
+
+
+# --- disk full mid-reply, through `chatapp ask` -----------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path, monkeypatch):
+    """XDG_DATA_HOME on a 1 MB tmpfs when this machine lets us mount one (CI runs as root), else on the normal
+    disk with the store's writes refused past 300 kB, as a full disk refuses them (a test double)."""
+    import subprocess
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+                             capture_output=True).returncode == 0
+    monkeypatch.setenv("XDG_DATA_HOME", str(mount))
+    if not mounted:
+        from chatapp.store.conversations import Store
+
+        real = Store.update_message
+
+        def full_after_300k(self, message_id, **changes):
+            content = changes.get("content")
+            if content is not None and len(content.encode()) > 300_000:
+                error = sqlite3.OperationalError("database or disk is full")
+                error.sqlite_errorcode = 13
+                raise error
+            return real(self, message_id, **changes)
+
+        monkeypatch.setattr(Store, "update_message", full_after_300k)
+    yield mount
+    if mounted:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_disk_full_mid_reply_keeps_the_flushed_text_and_says_what_was_lost(configured, fake_server, small_disk,
+                                                                           capsys, monkeypatch):
+    from chatapp.config import load_settings
+
+    monkeypatch.setattr("chatapp.store.reply_writer.FLUSH_SECONDS", 0)
+    fake_server.script(Reply("word " * 250_000, chunks=100))
+    result = main(["ask", "hello"])
+    _, err = capsys.readouterr()
+    assert result == 1 and "Traceback" not in err
+    assert err.splitlines()[-1].startswith("chatapp: disk full: ")
+    assert "bytes of the reply could not be saved" in err.splitlines()[-1]
+    with sqlite3.connect(load_settings().paths.database) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        stored = db.execute("SELECT content FROM messages WHERE role = 'assistant'").fetchone()[0]
+    assert stored.startswith("word word") and len(stored) < 2_000_000
+
+
+# --- after a session: no key anywhere, every file private -------------------------------------
+
+
+def test_after_a_session_keys_are_nowhere_and_everything_is_private(isolated_env, fake_server, tmp_path, capsys,
+                                                                    monkeypatch):
+    import os
+    import stat
+
+    secret = "sk-live-0123456789abcdef"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_server.openai_base_url)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    old_umask = os.umask(0o022)
+    try:
+        fake_server.script(Error(401, message=f"Incorrect API key provided: {secret}"), Reply("fine"))
+        main(["ask", "first"])
+        fake_server.script(Reply("second answer"))
+        monkeypatch.setenv("OPENAI_API_KEY", secret)
+        assert main(["ask", "-c", "second"]) == 0
+        assert main(["ls", "--json"]) == 0
+        assert main(["stats"]) == 0
+    finally:
+        os.umask(old_umask)
+    out, err = capsys.readouterr()
+    assert secret not in out + err
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+    data = isolated_env.data_dir
+    created = [data, *data.rglob("*")]
+    for path in created:
+        expected = 0o700 if path.is_dir() else 0o600
+        assert stat.S_IMODE(path.stat().st_mode) == expected, path
