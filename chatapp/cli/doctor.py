@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from chatapp.cli.common import EXIT_FAILED, EXIT_OK, say_notices
 from chatapp.config import Settings
 from chatapp.domain import ProviderError
+from chatapp.store.db import StoreError
 from chatapp.textsafe import visible
 
 if TYPE_CHECKING:
@@ -92,8 +93,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     from chatapp.service import ChatService
 
-    service = ChatService.open(settings)
-
+    try:
+        service = ChatService.open(settings)
+    except StoreError as exc:  # still say what doctor can: where things are, and what is wrong
+        config = settings.source or settings.paths.config_file
+        print(f"config:    {config}")
+        print(f"database:  {settings.paths.database}  (cannot open: {visible(str(exc))})")
+        return EXIT_FAILED
     say_notices(service)
     try:
         report(service, print)

@@ -24,7 +24,6 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     from chatapp.service import ChatService
 
     service = ChatService.open(settings)
-
     say_notices(service)
     try:
         if args.search is not None:

@@ -22,7 +22,6 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     from chatapp.service.stats_table import as_text
 
     service = ChatService.open(settings)
-
     say_notices(service)
     try:
         snapshot = service.stats()

@@ -21,7 +21,6 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     from chatapp.templates import TemplateError, describe
 
     service = ChatService.open(settings)
-
     say_notices(service)
     try:
         library = service.templates

@@ -254,3 +254,13 @@ def test_disk_full_keeps_what_was_flushed_and_says_how_much_was_lost(monkeypatch
     with pytest.raises(ReplyNotSaved, match=r"disk full: 5 bytes of the reply could not be saved"):
         writer.append("abcde")
     assert store.saved == "1234567890"
+
+
+def test_doctor_still_reports_a_newer_database(isolated_env, capsys):
+    seeded(isolated_env)
+    with sqlite3.connect(isolated_env.database) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    code = main(["doctor"])
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    assert "database:" in out and "newer than this chatapp" in out
