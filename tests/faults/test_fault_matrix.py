@@ -15,9 +15,9 @@ FAST = """
 [retry]
 base_delay = 0.01
 max_delay = 0.05
-interactive_deadline = 5
+interactive_deadline = 7
 """
-TIMEOUTS = "first_token_timeout = 2\ntimeout = 2\n"
+TIMEOUTS = "first_token_timeout = 3\ntimeout = 3\n"
 
 # name: (scripts, exit code, requests, final status, stored text, words in the last stderr line)
 CASES = {
@@ -32,8 +32,8 @@ CASES = {
     "403": ([Error(403)], 1, 1, "error", "", None),
     "404": ([Error(404)], 1, 1, "error", "", None),
     "disconnect": ([Disconnect(), Reply("again")], 0, 2, "complete", "again", None),
-    "silent": ([Reply(accept_then_silent=True, stall_seconds=4)] * 6, 1, None, "error", "", None),
-    "headers only then ok": ([Reply(accept_then_silent=True, stall_seconds=4), Reply("ok")], 0, 2, "complete",
+    "silent": ([Reply(accept_then_silent=True, stall_seconds=5)] * 6, 1, None, "error", "", None),
+    "headers only then ok": ([Reply(accept_then_silent=True, stall_seconds=5), Reply("ok")], 0, 2, "complete",
                              "ok", None),
     "drip": ([Reply("slow but sure", delay=0.02)], 0, 1, "complete", "slow but sure", None),
     "cut midway": ([Reply("one two three four", cut_after=2), Reply("whole")], 0, 2, "complete", "whole", None),
