@@ -150,7 +150,7 @@ async def test_a_long_history_opens_on_its_last_screen_and_renders_only_that() -
     app = OneList(replies)
     async with app.run_test(size=(100, 30)) as pilot:
         messages = app.query_one(MessageList)
-        await wait_for(lambda: len(messages.children) == 300, pilot)
+        await wait_for(lambda: len(messages.children) == 300, pilot, timeout=90)
         await settle(pilot, app)
         views = list(app.query(AssistantMessage))
         assert [view.text for view in views] == replies  # older ones were mounted above, in order
@@ -170,7 +170,7 @@ async def test_older_messages_arriving_above_do_not_move_the_text_on_screen(monk
         messages.scroll_to(y=messages.scroll_y - 200, animate=False, immediate=True)
         await settle(pilot, app)
         before = screen_text(app)
-        await wait_for(lambda: len(messages.children) == 300, pilot)
+        await wait_for(lambda: len(messages.children) == 300, pilot, timeout=90)
         await settle(pilot, app)
         assert screen_text(app) == before
 

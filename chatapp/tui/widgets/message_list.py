@@ -97,8 +97,11 @@ class MessageList(VerticalScroll):
         if newest:
             self.mount_all(newest)
         if older:
-            self.run_worker(self._mount_older(older), name="history", group="history", exclusive=True,
-                            exit_on_error=False)
+            self.call_after_refresh(self._start_older, older)  # after the first screen is painted
+
+    def _start_older(self, older: list[Widget]) -> None:
+        self.run_worker(self._mount_older(older), name="history", group="history", exclusive=True,
+                        exit_on_error=False)
 
     def follow(self) -> None:
         """Stay at the bottom as text arrives (until the user scrolls up)."""
