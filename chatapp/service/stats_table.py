@@ -35,7 +35,7 @@ def rows(snapshot: StatsSnapshot) -> list[tuple[str, ...]]:
         table.append((
             p.name, p.model or "–", p.breaker_state or "–", str(p.requests), str(p.successes), str(p.failures),
             str(p.retries), str(p.fallbacks), _percentiles(p.time_to_first_token), _percentiles(p.latency),
-            f"{p.input_tokens}/{p.output_tokens}", cost, rate,
+            f"{p.input_tokens:,}/{p.output_tokens:,}", cost, rate,
         ))
     return table
 

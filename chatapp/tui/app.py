@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from textual import work
 from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from chatapp.config import ConfigError, Settings
@@ -24,6 +25,11 @@ class ChatApp(App[None]):
     CSS_PATH: ClassVar[list[str | Path]] = [_HERE / "app.tcss", _HERE / "widgets" / "markdown_stream.tcss",
                                              _HERE / "widgets" / "message_view.tcss"]
     ENABLE_COMMAND_PALETTE = True
+    # Textual's own ctrl+q binding is hidden from the footer; this one is shown (and remappable by id).
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+        Binding("ctrl+c", "help_quit", show=False, system=True),
+    ]
 
     def __init__(self, service: ChatService, target: Target | None, conversation_id: str | None = None) -> None:
         distinguish_alt_enter()  # before the driver starts reading keys

@@ -9,7 +9,7 @@ from chatapp.config import load_settings
 from chatapp.domain import MessageStatus, Role
 from chatapp.service import ChatService
 from chatapp.tui.app import ChatApp
-from chatapp.tui.widgets.message import AssistantMessage, UserMessage
+from chatapp.tui.widgets.message import AssistantMessage, NoticeMessage, UserMessage
 
 
 @pytest.fixture
@@ -44,6 +44,16 @@ async def test_status_says_waiting_until_the_first_token(service, fake_server):
         assert screen.status.activity in ("streaming", "")
         await wait_for(lambda: screen._reply_worker.is_finished, pilot)
         assert screen.status.activity == ""
+
+
+async def test_the_footer_shows_quit_and_compress(service):
+    async with app_for(service).run_test(size=(120, 30)) as pilot:
+        await pilot.pause(0.1)
+        shown = {binding.description for _, binding, enabled, _ in pilot.app.screen.active_bindings.values()
+                 if binding.show}
+        assert {"Quit", "Compress", "New chat", "Stop reply"} <= shown
+        footer_text = " ".join(str(key.render()) for key in pilot.app.screen.query("FooterKey"))
+        assert "Quit" in footer_text and "Compress" in footer_text
 
 
 async def test_ctrl_n_while_streaming_lets_the_reply_finish_into_its_conversation(service, fake_server):
@@ -81,6 +91,8 @@ async def test_a_flaky_stream_restarts_in_place_and_keeps_its_attempts(service, 
         [view] = screen.query(AssistantMessage)
         assert view.text.strip() == text
         assert "restarted 2×" in view.label
+        [notice] = screen.query(NoticeMessage)  # the latest retry notice, not one per attempt
+        assert "retrying" in str(notice.render())
         conversation_id = screen.conversation_id
         screen.load_conversation(conversation_id)  # reopened: still one reply, not a stack
         await pilot.pause(0.1)

@@ -75,6 +75,7 @@ class _RunningReply:
     view: AssistantMessage
     shown: bool = True
     restarts: int = 0
+    notice: NoticeMessage | None = None  # the turn's latest retry/fallback notice, updated in place
 
 
 class ChatScreen(Screen[None]):
@@ -87,7 +88,6 @@ class ChatScreen(Screen[None]):
         Binding("alt+left", "step_branch(-1)", "Previous version", id="previous_branch", show=False),
         Binding("alt+right", "step_branch(1)", "Next version", id="next_branch", show=False),
         Binding("ctrl+l", "compress", "Compress", id="compress"),
-        Binding("ctrl+q", "app.quit", "Quit", id="quit"),
         # Priority: they scroll the conversation while the prompt (a TextArea with its own paging) has focus.
         Binding("pageup", "scroll_messages('page_up')", "Scroll up", id="scroll_up", show=False, priority=True),
         Binding("pagedown", "scroll_messages('page_down')", "Scroll down", id="scroll_down", show=False,
@@ -275,7 +275,11 @@ class ChatScreen(Screen[None]):
             elif isinstance(event, SetupHint):  # about the setup, not this conversation
                 self.notify(event.text, severity="warning", timeout=12)
             elif isinstance(event, Notice):
-                self.message_list.mount(NoticeMessage(event.text), before=view)
+                if running.notice is None:
+                    running.notice = NoticeMessage(event.text)
+                    self.message_list.mount(running.notice, before=view)
+                else:  # one line per turn says what happened last, not a stack of retries
+                    running.notice.update(Text(visible(event.text)))
                 self.status.activity = event.text
             elif isinstance(event, MessageTooLong):
                 self._offer_truncation(running.prompt, event, target, view)
