@@ -7,7 +7,9 @@ endpoints, so they are asked with the HTTP client the SDKs bring, briefly; any f
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chatapp.config import is_loopback
@@ -23,19 +25,17 @@ async def discover_context_window(base_url: str, model: str, api_key: str | None
     root = base_url.rstrip("/")
     origin = root[: -len("/v1")] if root.endswith("/v1") else root
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    try:
-        async with httpx2.AsyncClient(timeout=_TIMEOUT, headers=headers,
-                                      trust_env=not is_loopback(base_url)) as client:
-            for ask in (_llamacpp_props, _vllm_models, _ollama_show):
-                try:
-                    found = await ask(client, origin, root, model)
-                except (httpx2.HTTPError, ValueError):
-                    found = None
-                if found:
-                    return found
-    except httpx2.HTTPError:
-        return None
-    return None
+    async with httpx2.AsyncClient(timeout=_TIMEOUT, headers=headers, trust_env=not is_loopback(base_url)) as client:
+
+        async def answer(ask: Callable[[Any, str, str, str], Awaitable[int | None]]) -> int | None:
+            try:
+                return await ask(client, origin, root, model)
+            except (httpx2.HTTPError, ValueError, AttributeError):
+                return None
+
+        # Asked together, so a server that answers none of them costs one timeout, not three.
+        found = await asyncio.gather(*(answer(ask) for ask in (_llamacpp_props, _vllm_models, _ollama_show)))
+    return next((window for window in found if window), None)
 
 
 async def _llamacpp_props(client: Any, origin: str, root: str, model: str) -> int | None:
