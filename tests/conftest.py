@@ -33,15 +33,17 @@ def anthropic_base_url(fake_server: FakeServer) -> str:
     return fake_server.anthropic_base_url
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
-    """XDG config/data/cache/state dirs under tmp_path and no OPENAI_*, ANTHROPIC_* or CHATAPP_* variables.
+    """XDG config/data/cache/state dirs and HOME under tmp_path, no OPENAI_*, ANTHROPIC_* or CHATAPP_* variables.
 
-    Returns the chatapp paths as they now resolve (config file, database, ...).
+    Autouse, so no test can read a real config or write a real home; a test asks for it by name to get the
+    chatapp paths as they now resolve (config file, database, ...).
     """
     for name in list(os.environ):
         if name.startswith(("OPENAI_", "ANTHROPIC_", "CHATAPP_")):
             monkeypatch.delenv(name)
     for kind in ("config", "data", "cache", "state"):
         monkeypatch.setenv(f"XDG_{kind.upper()}_HOME", str(tmp_path / kind))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     return Paths.from_platform()

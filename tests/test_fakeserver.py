@@ -411,3 +411,10 @@ def test_isolated_env(isolated_env: Paths, tmp_path: Path) -> None:
     assert isolated_env.config_dir.is_relative_to(tmp_path / "config")
     assert isolated_env.database.is_relative_to(tmp_path / "data")
     assert not [name for name in os.environ if name.startswith(("OPENAI_", "ANTHROPIC_", "CHATAPP_"))]
+
+
+def test_every_test_is_isolated_without_asking(tmp_path: Path) -> None:
+    assert Paths.from_platform().config_dir.is_relative_to(tmp_path / "config")
+    assert Paths.from_platform().database.is_relative_to(tmp_path / "data")
+    assert Path.home() == tmp_path / "home"
+    assert not [name for name in os.environ if name.startswith(("OPENAI_", "ANTHROPIC_", "CHATAPP_"))]

@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fakeserver import FakeServer, RecordedRequest
+    from .script import RecordedRequest
+    from .server import FakeServer
 
 
 class BatchDesk:
@@ -149,7 +150,7 @@ class BatchDesk:
             batch["results_url"] = f"http://{host}/v1/messages/batches/{batch_id}/results"
 
     def _run_one(self, custom_id: str, body: dict[str, Any], openai: bool) -> tuple[dict[str, Any], bool]:
-        from fakeserver import Error, RecordedRequest, split_tokens
+        from .script import Error, RecordedRequest, split_tokens
 
         wire = "openai" if openai else "anthropic"
         path = "/v1/chat/completions" if openai else "/v1/messages"
