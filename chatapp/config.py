@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -180,6 +181,13 @@ NO_PROVIDER_ADVICE = (
 )
 
 
+def _readable_by_others(path: Path) -> bool:
+    try:
+        return bool(stat.S_IMODE(path.stat().st_mode) & 0o044)
+    except OSError:
+        return False
+
+
 def load_settings(environ: Mapping[str, str] | None = None, paths: Paths | None = None) -> Settings:
     """Read the config file (if any) and the environment. Raises ConfigError naming file and line."""
     environ = dict(os.environ if environ is None else environ)
@@ -326,9 +334,7 @@ class _Parser:
             return ()
         if not any(isinstance(b, dict) and b.get("api_key") for b in providers.values()):
             return ()
-        from chatapp.store.private_files import readable_by_others
-
-        if readable_by_others(self.path):
+        if _readable_by_others(self.path):
             return (f"{self.path} holds an api_key and other users can read it: chmod 600 {self.path}",)
         return ()
 

@@ -27,7 +27,7 @@ from chatapp.cli.common import (
     tolerant_streams,
 )
 from chatapp.config import ConfigError, Paths, Settings, load_settings
-from chatapp.store.db import LOCK_TIMEOUT_SECONDS, StoreError, describe_failure, is_damage, set_aside
+from chatapp.service import LOCK_TIMEOUT_SECONDS, StoreError, describe_failure, is_damage, set_aside
 
 COMMANDS = (ask, batch, listing, conversations, export, import_, templates, doctor, stats, models)
 

@@ -85,7 +85,7 @@ def _template_variables(service: ChatService, ref: str, var_args: list[str],
                         piped: str | None) -> tuple[dict[str, str], bool]:
     """The `--var` values, with piped input in the variable `KEY=-` names, else in the one the template
     declares (`stdin = "text"`); True when the piped text went into a variable."""
-    from chatapp.templates import parse_var_args
+    from chatapp.service import parse_var_args
 
     variables = parse_var_args(var_args)
     dashed = [key for key, value in variables.items() if value == "-"]
@@ -107,7 +107,7 @@ def _apply_template(service: ChatService, args: argparse.Namespace, conversation
                     piped: str | None, provider: str | None, model: str | None) -> tuple[str, str]:
     """Validate and render the template before anything is stored or sent; returns (conversation, prompt)."""
     from chatapp.domain import Role
-    from chatapp.templates import TemplateError
+    from chatapp.service import TemplateError
 
     target_id = conversation_id or service.new_conversation_id()
     try:

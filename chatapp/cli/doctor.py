@@ -50,7 +50,7 @@ def _local_model_lines(settings: Settings, name: str, model_path: str | None, ou
     from pathlib import Path
 
     if model_path is None:
-        from chatapp.providers.embedded_model import embedded_model_info
+        from chatapp.service import embedded_model_info
 
         info = embedded_model_info(settings.paths)
         state = f"{_size(info.size)}, ready" if info.assembled and info.size else "assembled on first use"

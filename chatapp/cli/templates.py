@@ -17,8 +17,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    from chatapp.service import ChatService
-    from chatapp.templates import TemplateError, describe
+    from chatapp.service import ChatService, TemplateError, describe
 
     service = ChatService.open(settings)
     say_notices(service)

@@ -57,14 +57,14 @@ _STATS_KEY = "engine_stats"
 class ChatService(ConversationLibrary):
     def __init__(self, settings: Settings, store: Store, pool: ProviderPool | None = None) -> None:
         self.settings = settings
-        self.store = store
-        self.pool = pool or ProviderPool(settings)
+        self._store = store
+        self._pool = pool or ProviderPool(settings)
         self._secrets = self._collect_secrets()
         self._closed = False
         self._templates: TemplateLibrary | None = None
         self._learned_windows: dict[tuple[str, str], int | None] = {}
         self._hinted: set[str] = set()  # providers whose setup hint was given this run
-        self.store.close_streaming()
+        self._store.close_streaming()
 
     @classmethod
     def open(cls, settings: Settings) -> ChatService:
@@ -74,59 +74,59 @@ class ChatService(ConversationLibrary):
     # imports that would otherwise sit in front of the TUI's first paint.
 
     @cached_property
-    def engine(self) -> RequestEngine:
+    def _engine(self) -> RequestEngine:
         from chatapp.engine import EngineOptions, RequestEngine
 
         # The global cap must not undercut a provider's own limit (a batch may ask for 32 at once).
         widest = max((spec.max_concurrency for spec in self.settings.providers.values()), default=0)
-        return RequestEngine(self.settings, self.pool.get,
+        return RequestEngine(self.settings, self._pool.get,
                              options=EngineOptions(global_concurrency=max(EngineOptions.global_concurrency, widest)))
 
     @cached_property
-    def context(self) -> ContextKeeper:
+    def _context(self) -> ContextKeeper:
         from chatapp.service.context_keeper import ContextKeeper
 
-        return ContextKeeper(self.settings, self.store, self.engine)
+        return ContextKeeper(self.settings, self._store, self._engine)
 
     @cached_property
-    def titles(self) -> TitleMaker:
+    def _titles(self) -> TitleMaker:
         from chatapp.service.titles import TitleMaker
 
-        return TitleMaker(self.settings, self.store, self.engine)
+        return TitleMaker(self.settings, self._store, self._engine)
 
     def close(self) -> None:
         """Close a service that ran no turn (`ls`, `stats`, `templates`): only the store is open."""
         self._closed = True
-        self.store.close()
+        self._store.close()
 
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
         loaded = self.__dict__
-        if "context" in loaded:
-            await self.context.aclose()
-        if "titles" in loaded:
-            await self.titles.aclose()
-        if "engine" in loaded:
-            await self.engine.aclose()
+        if "_context" in loaded:
+            await self._context.aclose()
+        if "_titles" in loaded:
+            await self._titles.aclose()
+        if "_engine" in loaded:
+            await self._engine.aclose()
             self._save_stats()
-        await self.pool.aclose()
+        await self._pool.aclose()
         if "_batch_jobs" in loaded:
             self._batch_jobs.close()
-        self.store.close()
+        self._store.close()
 
     def notices(self) -> list[str]:
         """Things to tell the user once, from loading the config and opening the store (a key in a file
         others can read, modes tightened, a damaged database set aside)."""
-        return [*self.settings.warnings, *self.store.notices]
+        return [*self.settings.warnings, *self._store.notices]
 
     # --- stats -------------------------------------------------------------------------------
 
     def _persisted_stats(self) -> EngineStats:
         from chatapp.engine import EngineStats
 
-        raw = self.store.get_value(_STATS_KEY)
+        raw = self._store.get_value(_STATS_KEY)
         try:
             return EngineStats.from_dict(json.loads(raw)) if raw else EngineStats()
         except (ValueError, KeyError, TypeError):
@@ -137,30 +137,30 @@ class ChatService(ConversationLibrary):
 
         """Per-provider figures: this run's live state, plus earlier runs' counts when asked."""
         if not include_history:
-            return self.engine.stats.snapshot()
+            return self._engine.stats.snapshot()
         combined = self._persisted_stats()
-        combined.merge(self.engine.stats)
-        live = self.engine.stats.snapshot()
+        combined.merge(self._engine.stats)
+        live = self._engine.stats.snapshot()
         merged = combined.snapshot()
         return StatsSnapshot(
             providers=tuple(
-                replace(p, breaker_state=self.engine.breaker_state(p.name)) if p.name in self.settings.providers
+                replace(p, breaker_state=self._engine.breaker_state(p.name)) if p.name in self.settings.providers
                 else p for p in merged.providers
             ),
             scheduler=live.scheduler,
         )
 
     def _save_stats(self) -> None:
-        if not self.engine.stats.snapshot().providers:  # nothing ran
+        if not self._engine.stats.snapshot().providers:  # nothing ran
             return
         combined = self._persisted_stats()
-        combined.merge(self.engine.stats)
-        self.store.set_value(_STATS_KEY, json.dumps(combined.to_dict()))
+        combined.merge(self._engine.stats)
+        self._store.set_value(_STATS_KEY, json.dumps(combined.to_dict()))
 
     # --- providers ---------------------------------------------------------------------------
 
     def providers(self) -> list[Availability]:
-        return self.pool.all()
+        return self._pool.all()
 
     @property
     def default_provider(self) -> str | None:
@@ -169,7 +169,7 @@ class ChatService(ConversationLibrary):
     def target_for(self, conversation_id: str | None, provider: str | None = None,
                    model: str | None = None) -> Target:
         """Explicit choice, else the conversation's last provider, else the default."""
-        conversation = self.store.get_conversation(conversation_id) if conversation_id else None
+        conversation = self._store.get_conversation(conversation_id) if conversation_id else None
         if provider is None and conversation is not None and conversation.provider in self.settings.providers:
             provider = conversation.provider
             model = model or conversation.model
@@ -203,54 +203,60 @@ class ChatService(ConversationLibrary):
 
     def warm(self) -> None:
         """Start loading token encodings in the background (never blocks)."""
-        self.context.warm()
+        self._context.warm()
 
     async def gauge(self, conversation_id: str | None, provider: str | None = None,
                     model: str | None = None) -> Gauge:
         """Window usage for the next turn to this conversation (exact or approximate)."""
         target = self.target_for(conversation_id, provider, model)
         spec = await self._learned_spec(target)
-        return await self.context.gauge(conversation_id, spec, self.system_prompt(conversation_id) if conversation_id
+        return await self._context.gauge(conversation_id, spec, self.system_prompt(conversation_id) if conversation_id
                                   else None)
 
     async def compress_now(self, conversation_id: str) -> bool:
         """Summarize all but the newest turns now; True when a summary was made."""
         target = self.target_for(conversation_id)
         spec = await self._learned_spec(target)
-        return await self.context.compress(conversation_id, spec, self.system_prompt(conversation_id),
+        return await self._context.compress(conversation_id, spec, self.system_prompt(conversation_id),
                                            force=True) is not None
 
     def truncate_to_fit(self, text: str, limit: int, provider: str | None = None, model: str | None = None) -> str:
         """`text` cut to `limit` tokens (head and tail kept) for the user's choice to truncate."""
         target = self.target_for(None, provider, model)
-        return self.context.truncate(text, self._spec(target), limit)
+        return self._context.truncate(text, self._spec(target), limit)
 
     def summaries(self, conversation_id: str) -> list[SummaryRow]:
-        return self.context.records.summaries(conversation_id)
+        return self._context.records.summaries(conversation_id)
 
     async def finish_background(self) -> None:
-        """Wait for background work (summaries) of this process; the CLI calls it before exiting."""
-        await self.context.drain()
+        """Wait for this process's background work (summaries, titles); the CLI calls it before exiting."""
+        await self._context.drain()
+        if "_titles" in self.__dict__:
+            await self._titles.drain()
 
     def start_provider(self, name: str) -> None:
         """Begin loading a local model in the background (call it after the first paint)."""
-        self.pool.start(name)
+        self._pool.start(name)
+
+    def breaker_state(self, name: str) -> str:
+        """A provider's circuit breaker: closed, open, half_open or disabled (a rejected key)."""
+        return self._engine.breaker_state(name)
 
     def provider_availability(self, name: str) -> Availability:
-        return self.pool.availability(name)
+        return self._pool.availability(name)
 
     async def probe(self, name: str) -> ProbeResult:
         """A tiny timed request to one provider (loads a local model first); raises ProviderError."""
         from chatapp.service.probe import probe
 
-        return await probe(self.pool, self.settings.provider(name))
+        return await probe(self._pool, self.settings.provider(name))
 
     def provider_loading(self, name: str) -> tuple[str, str | None] | None:
-        return self.pool.loading_state(name)
+        return self._pool.loading_state(name)
 
     def warm_provider(self, name: str | None = None) -> None:
         """Import the SDK a provider needs. Blocking: call it from a worker thread after first paint."""
-        module = self.pool.sdk_module(name or self.default_provider or "")
+        module = self._pool.sdk_module(name or self.default_provider or "")
         if module:
             __import__(module)
 
@@ -307,30 +313,33 @@ class ChatService(ConversationLibrary):
     # --- conversations -----------------------------------------------------------------------
 
     def conversations(self, limit: int | None = None) -> list[Conversation]:
-        return self.store.list_conversations(limit)
+        return self._store.list_conversations(limit)
 
     def conversation(self, id_or_prefix: str) -> Conversation | None:
-        return self.store.find_conversation(id_or_prefix)
+        return self._store.find_conversation(id_or_prefix)
 
     def conversations_matching(self, id_or_prefix: str, limit: int = 10) -> list[Conversation]:
         """The conversation with this id, else those whose id starts with it (newest first)."""
-        exact = self.store.get_conversation(id_or_prefix)
+        exact = self._store.get_conversation(id_or_prefix)
         if exact is not None:
             return [exact]
-        return self.store.conversations_with_prefix(id_or_prefix, limit) if id_or_prefix else []
+        return self._store.conversations_with_prefix(id_or_prefix, limit) if id_or_prefix else []
 
     def latest_conversation(self) -> Conversation | None:
-        return self.store.latest_conversation()
+        return self._store.latest_conversation()
 
     def messages(self, conversation_id: str) -> list[Message]:
-        return self.store.messages(conversation_id)
+        return self._store.messages(conversation_id)
 
     def recent_prompts(self, limit: int = 200) -> list[str]:
         """Earlier prompts, oldest first, for walking back with Up in the prompt."""
-        return self.store.recent_prompts(limit)
+        return self._store.recent_prompts(limit)
+
+    def message(self, message_id: str) -> Message | None:
+        return self._store.get_message(message_id)
 
     def conversation_of_message(self, message_id: str) -> str:
-        message = self.store.get_message(message_id)
+        message = self._store.get_message(message_id)
         if message is None:
             raise KeyError(message_id)
         return message.conversation_id
@@ -345,7 +354,7 @@ class ChatService(ConversationLibrary):
     def new_conversation(self, provider: str | None = None, model: str | None = None, *,
                          conversation_id: str | None = None) -> Conversation:
         target = self.target_for(None, provider, model)
-        return self.store.create_conversation(target.provider, target.model, conversation_id=conversation_id)
+        return self._store.create_conversation(target.provider, target.model, conversation_id=conversation_id)
 
     # --- templates ---------------------------------------------------------------------------
 
@@ -372,12 +381,12 @@ class ChatService(ConversationLibrary):
         """Record the template on the conversation. A system-role template becomes its system prompt (a
         persona); a user-role one is recorded beside it, so filling a prompt never replaces the persona."""
         key = "template" if prompt.role is Role.SYSTEM else "user_template"
-        self.store.update_meta(conversation_id, **{key: prompt.to_dict(), f"{key}_assignment": assignment.to_dict(),
-                                                   f"{key}_from_seq": self.store.next_seq(conversation_id)})
+        self._store.update_meta(conversation_id, **{key: prompt.to_dict(), f"{key}_assignment": assignment.to_dict(),
+                                                   f"{key}_from_seq": self._store.next_seq(conversation_id)})
 
     def persona(self, conversation_id: str | None) -> str | None:
         """The persona (system template) of a conversation as `name@version`, or None."""
-        conversation = self.store.get_conversation(conversation_id) if conversation_id else None
+        conversation = self._store.get_conversation(conversation_id) if conversation_id else None
         recorded = conversation.meta.get("template") if conversation else None
         if isinstance(recorded, dict) and recorded.get("role") == Role.SYSTEM.value:
             return f"{recorded.get('name')}@{recorded.get('version')}"
@@ -385,12 +394,12 @@ class ChatService(ConversationLibrary):
 
     def clear_persona(self, conversation_id: str) -> None:
         """Drop the conversation's persona: later turns go without its system prompt (results stop counting)."""
-        self.store.update_meta(conversation_id, template=None, template_assignment=None, template_from_seq=None)
+        self._store.update_meta(conversation_id, template=None, template_assignment=None, template_from_seq=None)
 
     def template_results(self, name: str) -> list[ArmStats]:
         from chatapp.templates import ArmStats
 
-        return [ArmStats(*row) for row in self.store.template_results(name)]
+        return [ArmStats(*row) for row in self._store.template_results(name)]
 
     # --- a turn ------------------------------------------------------------------------------
 
@@ -418,20 +427,20 @@ class ChatService(ConversationLibrary):
     async def _send(self, conversation_id: str | None, text: str, target: Target, *,
                     title: bool, explicit: bool) -> AsyncIterator[TurnEvent]:
         if conversation_id is None:
-            conversation_id = self.store.create_conversation(target.provider, target.model).id
+            conversation_id = self._store.create_conversation(target.provider, target.model).id
         else:
-            self.store.set_provider(conversation_id, target.provider, target.model)
-        user = self.store.add_message(conversation_id, Role.USER, text)
+            self._store.set_provider(conversation_id, target.provider, target.model)
+        user = self._store.add_message(conversation_id, Role.USER, text)
         spec = await self._learned_spec(target)
         system = self.system_prompt(conversation_id)
         from chatapp.context import MessageTooLarge
         from chatapp.service.turn import Turn
 
         try:
-            built = await self.context.build_async(conversation_id, spec, system)
+            built = await self._context.build_async(conversation_id, spec, system)
         except MessageTooLarge as exc:
             reason = f"the message is {exc.tokens:,} tokens; {target.model} takes at most {exc.limit:,}"
-            self.store.update_message(user.id, status=MessageStatus.ERROR, error=reason)
+            self._store.update_message(user.id, status=MessageStatus.ERROR, error=reason)
             yield MessageTooLong(user.id, exc.tokens, exc.limit)
             yield TurnFinished("", MessageStatus.ERROR, target.provider, target.model, reason,
                                ErrorKind.CONTEXT_TOO_LONG)
@@ -440,11 +449,11 @@ class ChatService(ConversationLibrary):
         reply = turn.new_reply(target)
         yield TurnStarted(conversation_id, user.id, reply.id, target.provider, target.model)
         if spec.kind == "llamacpp":  # a local model: wait for its load (Esc cancels) before the clock starts
-            state = self.pool.loading_state(target.provider)
+            state = self._pool.loading_state(target.provider)
             try:
                 if state is None or state[0] != "ready":
                     yield Notice(f"loading the local model {target.model}…")
-                await self.pool.wait_ready(target.provider)
+                await self._pool.wait_ready(target.provider)
             except ProviderError as exc:
                 yield turn.fail(exc, target)
                 return
@@ -455,7 +464,7 @@ class ChatService(ConversationLibrary):
         async with aclosing(turn.run(self.chain(target.provider, explicit=explicit))) as events:
             async for event in events:
                 if title and isinstance(event, TurnFinished) and event.status is MessageStatus.COMPLETE:
-                    self.titles.schedule(conversation_id, Target(event.provider, event.model))
+                    self._titles.schedule(conversation_id, Target(event.provider, event.model))
                 yield event
 
     def chain(self, first: str, *, explicit: bool = False) -> tuple[str, ...]:
@@ -466,7 +475,7 @@ class ChatService(ConversationLibrary):
         return (first, *(name for name in self.settings.fallback if name != first))
 
     def system_prompt(self, conversation_id: str) -> str | None:
-        conversation = self.store.get_conversation(conversation_id)
+        conversation = self._store.get_conversation(conversation_id)
         recorded = conversation.meta.get("template") if conversation else None
         if isinstance(recorded, dict) and recorded.get("role") == Role.SYSTEM.value:
             return str(recorded.get("text") or "") or None
@@ -507,7 +516,7 @@ class ChatService(ConversationLibrary):
         if "engine" not in self.__dict__:  # the job's concurrency and limits shape this process's engine
             self.settings = with_batch_spec(self.settings, BatchPlan.from_options(job.options))
         return open_run(job, settings=self.settings, jobs=self._batch_jobs, templates=self.templates,
-                        engine=lambda: self.engine, redact=self.redact)
+                        engine=lambda: self._engine, redact=self.redact)
 
     def batch_job(self, job_id: str) -> JobRecord | None:
         return self._batch_jobs.job(job_id)

@@ -40,7 +40,7 @@ class Turn:
     def __init__(self, service: ChatService, conversation_id: str, spec: ProviderSpec, system: str | None,
                  built: BuiltContext) -> None:
         self._service = service
-        self._store = service.store
+        self._store = service._store
         self._conversation_id = conversation_id
         self._spec = spec
         self._system = system
@@ -60,7 +60,7 @@ class Turn:
         built = self._builds.get(spec.name)
         if built is None:
             try:
-                built = self._service.context.build(self._conversation_id, spec, self._system)
+                built = self._service._context.build(self._conversation_id, spec, self._system)
             except MessageTooLarge as exc:
                 raise ProviderError(ErrorKind.CONTEXT_TOO_LONG, f"the message does not fit {spec.model}'s window",
                                     provider=spec.name) from exc
@@ -75,7 +75,7 @@ class Turn:
             job = Job(priority=Priority.INTERACTIVE, chain=chain, build_request=self._build_request, label="turn",
                       estimated_input_tokens=self._builds[self._spec.name].input_tokens)
             try:
-                async with aclosing(self._service.engine.stream(job)) as stream:
+                async with aclosing(self._service._engine.stream(job)) as stream:
                     async for event in stream:
                         if isinstance(event, AttemptStarted):
                             answering = Target(event.provider, event.model)
@@ -98,7 +98,7 @@ class Turn:
                             self._writer.usage = event
                             built = self._builds.get(answering.provider)
                             if built is not None:
-                                self._service.context.observe(built, event)
+                                self._service._context.observe(built, event)
                         elif isinstance(event, Notice):
                             event = Notice(self._service.redact(event.text))
                         yield event
@@ -123,14 +123,14 @@ class Turn:
             break
         self._writer.close(MessageStatus.COMPLETE)
         self._store.set_provider(self._conversation_id, answering.provider, answering.model)
-        self._service.context.schedule_compression(self._conversation_id, self._spec, self._system)
+        self._service._context.schedule_compression(self._conversation_id, self._spec, self._system)
         yield TurnFinished(self._reply.id, MessageStatus.COMPLETE, answering.provider, answering.model,
                            usage=self._writer.usage)
 
     async def _recompress(self) -> bool:
         try:
-            made = await self._service.context.compress(self._conversation_id, self._spec, self._system, force=True)
-            self._builds = {self._spec.name: self._service.context.build(self._conversation_id, self._spec,
+            made = await self._service._context.compress(self._conversation_id, self._spec, self._system, force=True)
+            self._builds = {self._spec.name: self._service._context.build(self._conversation_id, self._spec,
                                                                           self._system)}
         except (ProviderError, MessageTooLarge):
             return False

@@ -46,8 +46,3 @@ def _tighten(path: Path, mode: int) -> list[str]:
     return [f"{path} was readable by other users (mode {current:04o}); made it private ({mode:04o})"]
 
 
-def readable_by_others(path: Path) -> bool:
-    try:
-        return bool(stat.S_IMODE(path.stat().st_mode) & 0o044)
-    except OSError:
-        return False

@@ -8,7 +8,8 @@ SDKs' own HTTP stack, which is exactly where broken streams and timeouts live. S
 real APIs; a CLI run in a subprocess can use it too.
 
 The package: `script` (what a test queues, what the server records), `completion` (a reply before it has a
-wire shape), `openai_wire` and `anthropic_wire` (the two encoders) `server` (sockets, dispatch, faults) and `batches` (the providers' Batch APIs).
+wire shape), `openai_wire` and `anthropic_wire` (the two encoders), `server` (sockets, dispatch, faults)
+and `batches` (the providers' Batch APIs).
 
     with FakeServer() as server:
         server.script(Reply("Hi there", chunks=3), Error(429, retry_after=1))

@@ -95,7 +95,7 @@ async def test_fallback_when_a_is_down_reply_records_b(fake_server, service_fact
     end = finished(events)
     assert end.status is MessageStatus.COMPLETE and end.provider == "b"
     assert any(isinstance(e, Notice) and "falling back to b" in e.text for e in events)
-    reply = service.store.get_message(end.assistant_message_id)
+    reply = service.message(end.assistant_message_id)
     assert (reply.provider, reply.model, reply.content) == ("b", "model-b", "from b")
     assert fake_server.requests[-1].model == "model-b"
 
@@ -151,7 +151,7 @@ async def test_401_one_request_then_fallback(fake_server, service_factory):
     end = finished(await run_turn(service))
     assert end.provider == "b"
     assert len(fake_server.requests_to("/a/v1/chat/completions")) == 1
-    assert service.engine.breaker_state("a") == "disabled"
+    assert service.breaker_state("a") == "disabled"
     # the provider stays out: the next turn goes straight to b
     await run_turn(service, conversation_id=None)
     assert len(fake_server.requests_to("/a/v1/chat/completions")) == 1
@@ -176,11 +176,11 @@ async def test_mid_stream_cut_keeps_shown_text_and_restarts(fake_server, service
     restarted = next(e for e in events if isinstance(e, ReplyRestarted))
     end = finished(events)
     assert end.status is MessageStatus.COMPLETE
-    partial = service.store.get_message(restarted.previous_message_id)
+    partial = service.message(restarted.previous_message_id)
     assert partial.status is MessageStatus.INCOMPLETE
     assert partial.content and "one two three four".startswith(partial.content)
     assert partial.content != "one two three four"
-    assert service.store.get_message(end.assistant_message_id).content == "fresh answer"
+    assert service.message(end.assistant_message_id).content == "fresh answer"
     # the retry did not send the partial text as history
     assert [m["content"] for m in fake_server.requests[-1].body["messages"]] == ["hello"]
 

@@ -40,7 +40,7 @@ async def test_a_turn_preempts_a_running_title_job_on_a_single_slot(isolated_env
         assert waited is not None and waited < 1.5  # the slow title would have held the slot for ~5 s
         turn_requests = [r for r in fake_server.requests if not is_title(r)]
         assert len(turn_requests) == 2
-        await service.titles.drain()  # the preempted title job was requeued, not lost
+        await service.finish_background()  # the preempted title job was requeued, not lost
         title_requests = [r for r in fake_server.requests if is_title(r)]
         assert len(title_requests) >= 2
         assert service.conversation(conversation.id).title.startswith("A Slow Title")

@@ -56,11 +56,21 @@ async def test_kitty_protocol_shift_and_alt_enter_insert_new_lines(service, fake
     assert fake_server.requests == []
 
 
+def seeding_store():
+    """A second connection to the service's database, to write history as an earlier run would have."""
+    from chatapp.config import load_settings
+    from chatapp.store.conversations import Store
+
+    return Store.open(load_settings().paths.database)
+
+
 def long_conversation(service, turns=30):
     conversation = service.new_conversation()
+    store = seeding_store()
     for i in range(turns):
-        service.store.add_message(conversation.id, Role.USER, f"question {i}")
-        service.store.add_message(conversation.id, Role.ASSISTANT, f"answer {i}\n\nwith a second paragraph")
+        store.add_message(conversation.id, Role.USER, f"question {i}")
+        store.add_message(conversation.id, Role.ASSISTANT, f"answer {i}\n\nwith a second paragraph")
+    store.close()
     return conversation.id
 
 
@@ -119,7 +129,9 @@ async def test_up_and_down_walk_earlier_prompts_in_an_empty_prompt(service, fake
 
 async def test_history_reaches_prompts_of_earlier_runs(service, isolated_env):
     conversation = service.new_conversation()
-    service.store.add_message(conversation.id, Role.USER, "asked yesterday")
+    store = seeding_store()
+    store.add_message(conversation.id, Role.USER, "asked yesterday")
+    store.close()
     async with app_for(service).run_test() as pilot:
         prompt = pilot.app.screen.query_one(PromptInput)
         await wait_for(lambda: len(prompt.earlier_prompts) == 1, pilot)

@@ -16,8 +16,7 @@ from textual.widgets import DataTable, Label, Static
 from chatapp.textsafe import visible
 
 if TYPE_CHECKING:
-    from chatapp.engine import Percentiles, SchedulerSnapshot, StatsSnapshot
-    from chatapp.service import ChatService
+    from chatapp.service import ChatService, Percentiles, SchedulerSnapshot, StatsSnapshot
 
 REFRESH_SECONDS = 1.0
 

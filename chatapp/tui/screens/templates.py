@@ -20,8 +20,7 @@ from textual.worker import Worker, WorkerState
 from chatapp.textsafe import visible
 
 if TYPE_CHECKING:
-    from chatapp.service import ChatService
-    from chatapp.templates import Assignment, Problem, RenderedPrompt, Template
+    from chatapp.service import Assignment, ChatService, Problem, RenderedPrompt, Template
 
 
 @dataclass(frozen=True)
@@ -164,7 +163,7 @@ class TemplatePicker(ModalScreen[TemplateChoice | None]):
         self._choose(event.option.id)
 
     def _choose(self, name: str | None) -> None:
-        from chatapp.templates import TemplateError
+        from chatapp.service import TemplateError
 
         if name is None:
             return
@@ -234,7 +233,7 @@ class TemplatePicker(ModalScreen[TemplateChoice | None]):
 
     def action_submit_form(self) -> None:
         """Render the chosen template; a TemplateError stays in the form as one line."""
-        from chatapp.templates import TemplateError
+        from chatapp.service import TemplateError
 
         if self._chosen is None or self._page != "form":
             return

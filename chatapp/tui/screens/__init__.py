@@ -1,0 +1,1 @@
+"""The TUI's screens: the chat, and the modal screens it opens."""
