@@ -35,13 +35,14 @@ def anthropic_base_url(fake_server: FakeServer) -> str:
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
-    """XDG config/data/cache/state dirs and HOME under tmp_path, no OPENAI_*, ANTHROPIC_* or CHATAPP_* variables.
+    """XDG config/data/cache/state dirs and HOME under tmp_path; no OPENAI_*, ANTHROPIC_*, CHATAPP_* or tiktoken
+    cache variables (so what chatapp sets for tiktoken is undone after each test).
 
     Autouse, so no test can read a real config or write a real home; a test asks for it by name to get the
     chatapp paths as they now resolve (config file, database, ...).
     """
     for name in list(os.environ):
-        if name.startswith(("OPENAI_", "ANTHROPIC_", "CHATAPP_")):
+        if name.startswith(("OPENAI_", "ANTHROPIC_", "CHATAPP_", "TIKTOKEN_", "DATA_GYM_")):
             monkeypatch.delenv(name)
     for kind in ("config", "data", "cache", "state"):
         monkeypatch.setenv(f"XDG_{kind.upper()}_HOME", str(tmp_path / kind))

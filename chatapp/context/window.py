@@ -64,6 +64,10 @@ class MessageTooLarge(ContextError):
         )
 
 
+class NothingToSend(ContextError, ValueError):
+    """No message in the history has content: there is no request to build."""
+
+
 class SystemPromptTooLarge(ContextError):
     def __init__(self, tokens: int, limit: int) -> None:
         self.tokens = tokens
@@ -168,7 +172,7 @@ class WindowBuilder:
         """The request for `messages` (oldest first; the last sendable one is the turn being answered).
 
         `counts`: cached raw counts by message id; those whose basis differs from the current one are
-        recounted. Raises `MessageTooLarge` / `SystemPromptTooLarge`; `ValueError` if nothing is sendable.
+        recounted. Raises `MessageTooLarge` / `SystemPromptTooLarge`; `NothingToSend` if nothing is sendable.
         """
         counting = self.counter.counting(spec.model, spec.kind)
         budget = plan_budget(spec, counting.exact, reply_budget)
@@ -176,7 +180,7 @@ class WindowBuilder:
         raw_budget = counting.raw_budget(budget.input)
         newest = last_sendable(messages)
         if newest < 0:
-            raise ValueError("no message with content to send")
+            raise NothingToSend("no message with content to send")
 
         base = counting.overhead.per_request + ledger.system(system, ())
         if base > raw_budget:

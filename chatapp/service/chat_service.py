@@ -433,17 +433,22 @@ class ChatService(ConversationLibrary):
         user = self._store.add_message(conversation_id, Role.USER, text)
         spec = await self._learned_spec(target)
         system = self.system_prompt(conversation_id)
-        from chatapp.context import MessageTooLarge
+        from chatapp.context import MessageTooLarge, NothingToSend, SystemPromptTooLarge
         from chatapp.service.turn import Turn
 
         try:
             built = await self._context.build_async(conversation_id, spec, system)
         except MessageTooLarge as exc:
             reason = f"the message is {exc.tokens:,} tokens; {target.model} takes at most {exc.limit:,}"
-            self._store.update_message(user.id, status=MessageStatus.ERROR, error=reason)
-            yield MessageTooLong(user.id, exc.tokens, exc.limit)
-            yield TurnFinished("", MessageStatus.ERROR, target.provider, target.model, reason,
-                               ErrorKind.CONTEXT_TOO_LONG)
+            refused = self._refused(user, target, reason, ErrorKind.CONTEXT_TOO_LONG)  # stored before a consumer
+            yield MessageTooLong(user.id, exc.tokens, exc.limit)  # that stops here (to truncate) moves on
+            yield refused
+            return
+        except SystemPromptTooLarge as exc:
+            yield self._refused(user, target, str(exc), ErrorKind.CONTEXT_TOO_LONG)
+            return
+        except NothingToSend as exc:
+            yield self._refused(user, target, str(exc), ErrorKind.INVALID_REQUEST)
             return
         turn = Turn(self, conversation_id, spec, system, built)
         reply = turn.new_reply(target)
@@ -466,6 +471,11 @@ class ChatService(ConversationLibrary):
                 if title and isinstance(event, TurnFinished) and event.status is MessageStatus.COMPLETE:
                     self._titles.schedule(conversation_id, Target(event.provider, event.model))
                 yield event
+
+    def _refused(self, user: Message, target: Target, reason: str, kind: ErrorKind) -> TurnFinished:
+        """No request could be built: the user's message stays, marked with why; nothing was sent."""
+        self._store.update_message(user.id, status=MessageStatus.ERROR, error=reason)
+        return TurnFinished("", MessageStatus.ERROR, target.provider, target.model, reason, kind)
 
     def chain(self, first: str, *, explicit: bool = False) -> tuple[str, ...]:
         """The provider and then its fallbacks, in the configured order; only the provider itself when the

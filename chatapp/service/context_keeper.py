@@ -71,7 +71,7 @@ class ContextKeeper:
         self._store = store
         self._engine = engine
         self.records = ContextRecords(store.connection)
-        use_cache_dir(settings.paths.cache_dir / "tiktoken", settings.environ)
+        use_cache_dir(settings.paths.cache_dir / "tiktoken")  # os.environ: the only place tiktoken looks
         saved = self.records.calibration()
         self.counter = TokenCounter(calibration={k: Calibration(r, n) for k, (r, n) in saved.items()})
         self.builder = WindowBuilder(self.counter)

@@ -13,6 +13,7 @@ from textual.screen import Screen
 
 from chatapp.config import ConfigError, Settings
 from chatapp.service import ChatService, Target
+from chatapp.textsafe import visible
 from chatapp.tui.screens.chat import ChatScreen
 from chatapp.tui.terminal_keys import distinguish_alt_enter
 from chatapp.tui.themes import load_themes
@@ -46,7 +47,8 @@ class ChatApp(App[None]):
             if settings.theme in self.available_themes:
                 self.theme = settings.theme
             else:
-                self.notify(f"theme {settings.theme!r} not found; using {self.theme}", severity="warning")
+                self.notify(f"theme {settings.theme!r} not found; using {self.theme}", severity="warning",
+                            markup=False)
         if settings.keys:
             self.set_keymap(settings.keys)
         for notice in self.service.notices():  # a damaged database set aside, modes tightened, ...
@@ -78,7 +80,7 @@ class ChatApp(App[None]):
                                 "current directory", lambda: screen.export_conversation("json"))
 
     def _theme_problem(self, message: str) -> None:
-        self.notify(message, severity="warning", timeout=8)
+        self.notify(visible(message), severity="warning", timeout=8, markup=False)  # names and paths are text
 
     @work(thread=True, group="warm", name="warm-provider", exit_on_error=False)
     def _warm_provider(self) -> None:

@@ -190,3 +190,21 @@ def test_importing_and_counting_does_not_import_tiktoken() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+async def test_the_service_points_tiktoken_at_chatapps_cache_dir(isolated_env, monkeypatch) -> None:
+    """tiktoken reads its cache location from os.environ only: a setting written elsewhere is lost."""
+    import os
+
+    from chatapp.config import load_settings
+    from chatapp.service import ChatService
+
+    monkeypatch.delenv("TIKTOKEN_CACHE_DIR", raising=False)
+    monkeypatch.delenv("DATA_GYM_CACHE_DIR", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    service = ChatService.open(load_settings())
+    try:
+        await service.gauge(None)
+    finally:
+        await service.aclose()
+    assert tiktoken_cache_dir(os.environ) == isolated_env.cache_dir / "tiktoken"

@@ -158,7 +158,7 @@ async def test_tui_first_screen_while_the_model_loads_then_the_reply_streams(lla
         await pilot.press("enter")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 90
-        while not (screen._reply_worker and screen._reply_worker.is_finished):
+        while screen.replying:
             assert loop.time() < deadline
             await pilot.pause(0.1)
         view = screen.query(AssistantMessage).last()

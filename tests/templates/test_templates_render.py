@@ -156,11 +156,8 @@ def test_size_limit_names_sizes_and_largest_variable():
     )
 
 
-def test_rendering_a_large_prompt_is_fast():
-    import time
-
+def test_a_thousand_placeholders_are_each_substituted_once():
+    """Timing lives in tests/benchmarks/template_render.py; this checks the result of the same render."""
     t = make("{{a}} " * 1000, Variable("a"))
-    start = time.perf_counter()
-    for _ in range(50):
-        render(t, {"a": "x" * 90})
-    assert time.perf_counter() - start < 1.0
+    text = render(t, {"a": "x" * 90}).text
+    assert text.split() == ["x" * 90] * 1000

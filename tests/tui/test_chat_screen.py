@@ -2,7 +2,7 @@
 
 import pytest
 from fakeserver import Error, Reply
-from tui_helpers import send_prompt, wait_for
+from tui_helpers import send_prompt, wait_for, wait_for_reply
 
 from chatapp.config import load_settings
 from chatapp.domain import MessageStatus, Target
@@ -38,7 +38,7 @@ async def test_type_enter_and_the_reply_streams(service, fake_server):
         screen = pilot.app.screen
         await wait_for(lambda: screen.query(AssistantMessage) and "print('hi')" in
                        screen.query_one(AssistantMessage).text, pilot)
-        await wait_for(lambda: pilot.app.screen._reply_worker.is_finished, pilot)
+        await wait_for_reply(pilot)
         assert [str(w.render()) for w in screen.query(UserMessage)] == ["hello there"]
         assert screen.query_one(PromptInput).text == ""
         assert "openai" in screen.query_one(StatusLine).provider
@@ -68,7 +68,7 @@ async def test_escape_stops_a_slow_reply_and_keeps_the_partial_text(service, fak
         await wait_for(lambda: screen.query(AssistantMessage) and
                        len(screen.query_one(AssistantMessage).text) > 20, pilot)
         await pilot.press("escape")
-        await wait_for(lambda: screen._reply_worker.is_finished, pilot)
+        await wait_for_reply(pilot)
         await pilot.pause(0.1)
         view = screen.query_one(AssistantMessage)
         assert "stopped" in view.note
@@ -84,13 +84,13 @@ async def test_invalid_key_shows_a_readable_error_and_the_app_lives(service, fak
     async with app_for(service).run_test() as pilot:
         await send_prompt(pilot, "hello")
         screen = pilot.app.screen
-        await wait_for(lambda: screen._reply_worker is not None and screen._reply_worker.is_finished, pilot)
+        await wait_for_reply(pilot)
         await pilot.pause(0.1)
         footer = screen.query_one(AssistantMessage).note
         assert "invalid API key" in footer and "sk-tui-test" not in footer
         assert pilot.app.is_running
         await send_prompt(pilot, "again")  # still usable; the provider stays out until the key is fixed
-        await wait_for(lambda: len(screen.query(AssistantMessage)) == 2 and screen._reply_worker.is_finished, pilot)
+        await wait_for(lambda: len(screen.query(AssistantMessage)) == 2 and not screen.replying, pilot)
         await pilot.pause(0.1)
         second = screen.query(AssistantMessage)[1].note
         assert "failed" in second
@@ -104,7 +104,7 @@ async def test_escape_sequences_and_markup_show_as_harmless_text(service, fake_s
     async with app_for(service).run_test(size=(120, 30)) as pilot:
         await send_prompt(pilot, "be hostile")
         screen = pilot.app.screen
-        await wait_for(lambda: screen._reply_worker is not None and screen._reply_worker.is_finished, pilot)
+        await wait_for_reply(pilot)
         await pilot.pause(0.2)
         assert pilot.app.is_running
         painted = pilot.app.export_screenshot()
@@ -124,8 +124,7 @@ async def test_server_unreachable_is_a_message_not_a_crash(isolated_env, monkeyp
     async with ChatApp(service, Target("openai", "gpt-4o-mini")).run_test() as pilot:
         await send_prompt(pilot, "hello")
         screen = pilot.app.screen
-        await wait_for(lambda: screen._reply_worker is not None and screen._reply_worker.is_finished, pilot,
-                       timeout=60)
+        await wait_for_reply(pilot, timeout=60)
         footer = screen.query_one(AssistantMessage).note
         assert "cannot reach the server" in footer
 
@@ -159,7 +158,7 @@ async def test_error_status_renders_for_history(service, fake_server):
     async with app_for(service).run_test() as pilot:
         await send_prompt(pilot, "x")
         screen = pilot.app.screen
-        await wait_for(lambda: screen._reply_worker is not None and screen._reply_worker.is_finished, pilot)
+        await wait_for_reply(pilot)
         conversation_id = screen.conversation_id
         screen.load_conversation(conversation_id)
         await pilot.pause(0.1)

@@ -3,7 +3,7 @@
 import pytest
 from envs import provider_config
 from fakeserver import Reply
-from tui_helpers import send_prompt, wait_for
+from tui_helpers import send_prompt, wait_for, wait_for_reply
 
 from chatapp.config import load_settings
 from chatapp.context import SUMMARY_PROMPT
@@ -58,7 +58,7 @@ async def test_compress_now_shows_a_summary_marker_and_keeps_originals(service, 
         screen = pilot.app.screen
         for n in range(6):
             await send_prompt(pilot, f"question {n}")
-            await wait_for(lambda: screen._reply_worker is not None and screen._reply_worker.is_finished, pilot)
+            await wait_for_reply(pilot)
         await pilot.press("ctrl+l")
         await wait_for(lambda: bool(screen.query(SummaryMarker)), pilot)
         marker = screen.query_one(SummaryMarker)
@@ -79,11 +79,10 @@ async def test_bindings_are_remapped_from_the_config(isolated_env, fake_server):
     async with ChatApp(service, service.target_for(None)).run_test() as pilot:
         screen = pilot.app.screen
         await send_prompt(pilot, "hello")
-        await wait_for(lambda: screen._reply_worker is not None and screen._reply_worker.is_finished, pilot)
+        await wait_for_reply(pilot)
         assert screen.conversation_id is not None
         await pilot.press("ctrl+b")
-        await pilot.pause(0.1)
-        assert screen.conversation_id is None
+        await wait_for(lambda: screen.conversation_id is None, pilot)
 
 
 async def test_a_one_megabyte_paste_loses_nothing_and_sends_nothing(service, fake_server):

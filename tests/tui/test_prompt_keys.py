@@ -3,7 +3,7 @@ and prompt history (Up/Down, Esc after a stop)."""
 
 import pytest
 from fakeserver import Reply
-from tui_helpers import send_prompt, wait_for
+from tui_helpers import send_prompt, wait_for, wait_for_reply
 
 from chatapp.config import load_settings
 from chatapp.domain import Role
@@ -111,7 +111,7 @@ async def test_up_and_down_walk_earlier_prompts_in_an_empty_prompt(service, fake
         prompt = screen.query_one(PromptInput)
         for text in ("first question", "second\nquestion"):
             await send_prompt(pilot, text)
-            await wait_for(lambda: screen._reply_worker is not None and screen._reply_worker.is_finished, pilot)
+            await wait_for_reply(pilot)
         prompt.focus()
         await pilot.press("up")
         assert prompt.text == "second\nquestion"
@@ -147,7 +147,7 @@ async def test_escape_after_a_stop_gives_the_prompt_back(service, fake_server):
         await wait_for(lambda: screen.query(AssistantMessage) and
                        len(screen.query_one(AssistantMessage).text) > 10, pilot)
         await pilot.press("escape")
-        await wait_for(lambda: screen._reply_worker.is_finished, pilot)
+        await wait_for_reply(pilot)
         await pilot.pause(0.1)
         prompt = screen.query_one(PromptInput)
         assert prompt.text == ""

@@ -3,7 +3,7 @@ stream restarting in place."""
 
 import pytest
 from fakeserver import Reply
-from tui_helpers import send_prompt, wait_for
+from tui_helpers import send_prompt, wait_for, wait_for_reply
 
 from chatapp.config import load_settings
 from chatapp.domain import MessageStatus, Role
@@ -42,7 +42,7 @@ async def test_status_says_waiting_until_the_first_token(service, fake_server):
         assert screen.status.activity == "waiting"
         await wait_for(lambda: screen.query_one(AssistantMessage).text, pilot)
         assert screen.status.activity in ("streaming", "")
-        await wait_for(lambda: screen._reply_worker.is_finished, pilot)
+        await wait_for_reply(pilot)
         assert screen.status.activity == ""
 
 
@@ -83,8 +83,7 @@ async def test_a_flaky_stream_restarts_in_place_and_keeps_its_attempts(service, 
     async with app_for(service).run_test(size=(100, 40)) as pilot:
         screen = pilot.app.screen
         await send_prompt(pilot, "tell me")
-        await wait_for(lambda: screen._reply_worker is not None and screen._reply_worker.is_finished, pilot,
-                       timeout=60)
+        await wait_for_reply(pilot, timeout=60)
         await pilot.pause(0.1)
         [view] = screen.query(AssistantMessage)
         assert view.text.strip() == text

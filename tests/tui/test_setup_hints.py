@@ -7,7 +7,7 @@ import sys
 import pytest
 from envs import clean_env
 from fakeserver import Reply
-from tui_helpers import send_prompt, wait_for
+from tui_helpers import send_prompt, wait_for, wait_for_reply
 
 from chatapp.config import load_settings
 from chatapp.domain import Notice, SetupHint
@@ -54,7 +54,7 @@ async def test_the_hint_is_a_notification_not_part_of_the_conversation(service, 
         await wait_for(lambda: screen.conversation_id is not None, pilot)
         await pilot.pause(0.2)
         assert "unknown model" not in screen.status.activity
-        await wait_for(lambda: screen._reply_worker.is_finished, pilot)
+        await wait_for_reply(pilot)
         await pilot.pause(0.1)
         assert not [n for n in screen.query(NoticeMessage) if "unknown model" in str(n.render())]
         assert [text for text in notified if "unknown model 'mystery-model'" in text], notified

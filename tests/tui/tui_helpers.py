@@ -22,3 +22,13 @@ async def send_prompt(pilot, text):
     prompt.focus()
     prompt.load_text(text)
     await pilot.press("enter")
+
+
+async def wait_for_reply(pilot, timeout=10.0):
+    """Wait until the chat screen's reply (started by `send_prompt`) has ended, however it ended."""
+    await wait_for(lambda: not pilot.app.screen.replying, pilot, timeout)
+
+
+def footer_text(message) -> str:
+    """What a message's note line says (status, error)."""
+    return message.note

@@ -103,6 +103,7 @@ class ChatScreen(Screen[None]):
         self.target = target
         self.conversation_id = conversation_id
         self._reply_worker: Worker[None] | None = None
+        self._compress_worker: Worker[None] | None = None
         self._current: AssistantMessage | None = None
         self._live_reply: _RunningReply | None = None
         self._stopped_prompt: str | None = None  # Esc after a stop puts it back in the prompt
@@ -233,7 +234,7 @@ class ChatScreen(Screen[None]):
     # --- a turn ------------------------------------------------------------------------------
 
     def on_prompt_input_submitted(self, event: PromptInput.Submitted) -> None:
-        if self._reply_running:
+        if self.replying:
             self.notify("A reply is still streaming: press Esc to stop it first.", severity="warning")
             return
         if self.target is None:
@@ -304,7 +305,7 @@ class ChatScreen(Screen[None]):
 
     def _leave_running_reply(self) -> None:
         """Let a streaming reply finish into its own conversation while the screen shows another."""
-        if self._live_reply is not None and self._reply_running:
+        if self._live_reply is not None and self.replying:
             self._live_reply.shown = False
             self.notify("The reply keeps streaming into its conversation and is saved there.")
         self._live_reply = None
@@ -313,7 +314,11 @@ class ChatScreen(Screen[None]):
         self.status.activity = ""
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """The one place a reply worker's end is handled: cancelled or crashed, the view says so."""
+        """The one place a worker's end is handled: a reply or a compression that was cancelled or crashed
+        says so inline; the app keeps running."""
+        if event.worker is self._compress_worker and event.state is WorkerState.ERROR:
+            self.status.activity = f"summarizing failed: {_describe(event.worker.error)}"
+            return
         if event.worker is not self._reply_worker:
             return
         if event.state is WorkerState.CANCELLED and self._current is not None:
@@ -321,9 +326,7 @@ class ChatScreen(Screen[None]):
             self.status.activity = "stopped · Esc to edit the prompt"
             self._stopped_prompt = self._live_reply.prompt if self._live_reply is not None else None
         elif event.state is WorkerState.ERROR and self._current is not None:
-            error = event.worker.error
-            text = str(error) if isinstance(error, ConfigError) else f"{type(error).__name__}: {error}"
-            self._current.set_status(MessageStatus.ERROR, text)
+            self._current.set_status(MessageStatus.ERROR, _describe(event.worker.error))
             self.status.activity = "error"
 
     def _offer_truncation(self, text: str, event: MessageTooLong, target: Target, view: AssistantMessage) -> None:
@@ -397,20 +400,21 @@ class ChatScreen(Screen[None]):
             self.notify("Nothing to compress yet.")
             return
         self.status.activity = "summarizing older turns…"
-        self._compress(self.conversation_id)
+        self._compress_worker = self._compress(self.conversation_id)
 
-    @work(exclusive=True, group="compress", name="compress")
+    @work(exclusive=True, group="compress", name="compress", exit_on_error=False)
     async def _compress(self, conversation_id: str) -> None:
         made = await self.service.compress_now(conversation_id)
         self.status.activity = ""
         if not made:
             self.notify("Nothing to summarize: the newest turns are always kept verbatim.")
-        elif self.conversation_id == conversation_id and not self._reply_running:
+        elif self.conversation_id == conversation_id and not self.replying:
             self.load_conversation(conversation_id)
 
     @property
-    def _reply_running(self) -> bool:
-        return self._reply_worker is not None and self._reply_worker.is_running
+    def replying(self) -> bool:
+        """A reply is on its way (queued, waiting or streaming)."""
+        return self._reply_worker is not None and not self._reply_worker.is_finished
 
     def action_stop(self) -> None:
         """Esc: stop the streaming reply (its text is kept); pressed again, put the stopped prompt back."""
@@ -500,3 +504,8 @@ class ChatScreen(Screen[None]):
                 prompt.focus()
                 prompt.insert(event.character)
 
+
+
+def _describe(error: BaseException | None) -> str:
+    """One line for an exception that escaped a worker: a config problem as worded, anything else by type."""
+    return str(error) if isinstance(error, ConfigError) else f"{type(error).__name__}: {error}"
