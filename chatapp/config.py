@@ -13,18 +13,21 @@ import re
 import stat
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
 from urllib.parse import urlsplit
 
+from chatapp.domain import ProviderKind
+
 APP_NAME = "chatapp"
-PROVIDER_KINDS = ("openai", "anthropic", "llamacpp")
 EMBEDDED_PROVIDER = "embedded"
 
-DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-4-5"}
-DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
-DEFAULT_BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}
+# The SDKs' own variables (DESIGN.md): the one place their names are written.
+DEFAULT_MODELS = {ProviderKind.OPENAI: "gpt-4o-mini", ProviderKind.ANTHROPIC: "claude-sonnet-4-5"}
+DEFAULT_KEY_ENV = {ProviderKind.OPENAI: "OPENAI_API_KEY", ProviderKind.ANTHROPIC: "ANTHROPIC_API_KEY"}
+DEFAULT_BASE_URL_ENV = {ProviderKind.OPENAI: "OPENAI_BASE_URL", ProviderKind.ANTHROPIC: "ANTHROPIC_BASE_URL"}
 
 
 class ConfigError(Exception):
@@ -85,35 +88,42 @@ def is_loopback(url: str | None) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
+_POSITIVE = {"positive": True}  # field metadata: the config file must give a number above zero
+
+
 @dataclass(frozen=True)
 class ProviderSpec:
     """One configured provider. The API key itself is resolved only when a client is built."""
 
     name: str
-    kind: str
+    kind: ProviderKind
     model: str
     base_url: str | None = None
     api_key_env: str | None = None
     api_key: str | None = field(default=None, repr=False)
-    context_window: int | None = None
-    max_output_tokens: int | None = None
-    rpm: float | None = None
-    tpm: float | None = None
-    max_concurrency: int = 4
-    timeout: float = 60.0
-    first_token_timeout: float = 30.0
+    context_window: int | None = field(default=None, metadata=_POSITIVE)
+    max_output_tokens: int | None = field(default=None, metadata=_POSITIVE)
+    rpm: float | None = field(default=None, metadata=_POSITIVE)
+    tpm: float | None = field(default=None, metadata=_POSITIVE)
+    max_concurrency: int = field(default=4, metadata=_POSITIVE)
+    timeout: float = field(default=60.0, metadata=_POSITIVE)
+    first_token_timeout: float = field(default=30.0, metadata=_POSITIVE)
     price_input: float | None = None  # per 1M tokens, overrides the model table
     price_output: float | None = None
     # llamacpp only
     model_path: str | None = None
-    threads: int | None = None
+    threads: int | None = field(default=None, metadata=_POSITIVE)
     chat_template: str | None = None
+
+    @property
+    def key_env(self) -> str | None:
+        """The variable the key is read from: `api_key_env`, else the SDK's own (none for a local model)."""
+        return self.api_key_env or DEFAULT_KEY_ENV.get(self.kind)
 
     def resolve_api_key(self, environ: Mapping[str, str]) -> str | None:
         if self.api_key:
             return self.api_key
-        env_name = self.api_key_env or DEFAULT_KEY_ENV.get(self.kind)
-        return environ.get(env_name) if env_name else None
+        return environ.get(self.key_env) if self.key_env else None
 
     def with_model(self, model: str) -> ProviderSpec:
         """The same provider asked for another model (a `--model` override or a switch)."""
@@ -125,9 +135,9 @@ class ProviderSpec:
         purpose; a remote server without its key is unavailable, never sent a placeholder."""
         if self.api_key is not None:
             return False
-        if self.kind == "anthropic":
+        if self.kind is ProviderKind.ANTHROPIC:
             return True
-        return self.kind == "openai" and not is_loopback(self.base_url)
+        return self.kind is ProviderKind.OPENAI and not is_loopback(self.base_url)
 
 
 @dataclass(frozen=True)
@@ -167,8 +177,14 @@ class Settings:
             known = ", ".join(sorted(self.providers)) or "none"
             raise ConfigError(f"unknown provider {name!r} (configured: {known})") from None
 
-    def with_overrides(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
+    def chain(self, first: str | None = None, *, explicit: bool = False) -> tuple[str, ...]:
+        """The providers a job tries, in order: `first` (default: the default provider), then the configured
+        fallbacks, each once; only `first` when the user chose it explicitly, unless `fallback_on_explicit`
+        consents. The one place the fallback order is decided."""
+        first = first or self.default_provider
+        if explicit and first and not self.fallback_on_explicit:
+            return (first,)
+        return tuple(dict.fromkeys(name for name in (first, *self.fallback) if name))
 
 
 # `chatapp` on the package index is someone else's project: name only commands that install this one's
@@ -186,6 +202,27 @@ def _readable_by_others(path: Path) -> bool:
         return bool(stat.S_IMODE(path.stat().st_mode) & 0o044)
     except OSError:
         return False
+
+
+_NOT_IN_THE_FILE = {"paths", "source", "environ", "warnings"}  # Settings fields that come from elsewhere
+
+
+def _accepted(hint: Any) -> tuple[type, ...]:
+    """The TOML value types a field of this type takes: a float field takes an integer too."""
+    if isinstance(hint, type) and issubclass(hint, StrEnum):
+        return (str,)
+    types = {t for t in (get_args(hint) or (hint,)) if t is not type(None)}
+    return (int, float) if float in types else tuple(types)
+
+
+def _provider_fields() -> dict[str, tuple[tuple[type, ...], bool]]:
+    """What a [providers.NAME] block may set, read off ProviderSpec: name -> (accepted types, must be > 0)."""
+    hints = get_type_hints(ProviderSpec)
+    return {f.name: (_accepted(hints[f.name]), bool(f.metadata.get("positive")))
+            for f in fields(ProviderSpec) if f.name != "name"}
+
+
+_PROVIDER_FIELDS = _provider_fields()
 
 
 def load_settings(environ: Mapping[str, str] | None = None, paths: Paths | None = None) -> Settings:
@@ -240,7 +277,7 @@ class _Parser:
             stripped = line.strip()
             if stripped.startswith("["):
                 header = stripped.strip("[] ")
-                in_section = header == section or (not section and False)
+                in_section = header == section
                 if header == dotted:
                     return number
                 continue
@@ -249,10 +286,7 @@ class _Parser:
         return None
 
     def parse(self, raw: dict[str, Any]) -> Settings:
-        known_top = {
-            "default_provider", "fallback", "fallback_on_explicit", "providers", "retry", "summary_provider",
-            "compress_at", "theme", "keys", "lock_timeout",
-        }
+        known_top = {f.name for f in fields(Settings)} - _NOT_IN_THE_FILE
         for key in raw:
             if key not in known_top:
                 raise self.error(key, f"unknown setting (expected one of: {', '.join(sorted(known_top))})")
@@ -340,10 +374,10 @@ class _Parser:
 
     def _providers_from_env(self) -> dict[str, ProviderSpec]:
         found: dict[str, ProviderSpec] = {}
-        for kind in ("openai", "anthropic"):
-            if self.environ.get(DEFAULT_KEY_ENV[kind]):
-                found[kind] = ProviderSpec(
-                    name=kind,
+        for kind, key_env in DEFAULT_KEY_ENV.items():
+            if self.environ.get(key_env):
+                found[kind.value] = ProviderSpec(
+                    name=kind.value,
                     kind=kind,
                     model=self.environ.get(f"CHATAPP_{kind.upper()}_MODEL", DEFAULT_MODELS[kind]),
                     base_url=self._env_url(DEFAULT_BASE_URL_ENV[kind]),
@@ -359,7 +393,7 @@ class _Parser:
             return {}
         return {
             EMBEDDED_PROVIDER: ProviderSpec(
-                name=EMBEDDED_PROVIDER, kind="llamacpp", model="gemma-3-270m", context_window=8192
+                name=EMBEDDED_PROVIDER, kind=ProviderKind.LLAMACPP, model="gemma-3-270m", context_window=8192
             )
         }
 
@@ -395,35 +429,18 @@ class _Parser:
         prefix = f"providers.{name}"
         if not isinstance(block, dict):
             raise self.error(prefix, "must be a table")
-        kind = block.get("kind")
-        if kind not in PROVIDER_KINDS:
-            raise self.error(f"{prefix}.kind", f"must be one of {', '.join(PROVIDER_KINDS)} (got {kind!r})")
-        fields: dict[str, tuple[type | tuple[type, ...], bool]] = {
-            "kind": (str, False),
-            "model": (str, False),
-            "base_url": (str, False),
-            "api_key_env": (str, False),
-            "api_key": (str, False),
-            "context_window": (int, True),
-            "max_output_tokens": (int, True),
-            "rpm": ((int, float), True),
-            "tpm": ((int, float), True),
-            "max_concurrency": (int, True),
-            "timeout": ((int, float), True),
-            "first_token_timeout": ((int, float), True),
-            "price_input": ((int, float), False),
-            "price_output": ((int, float), False),
-            "model_path": (str, False),
-            "threads": (int, True),
-            "chat_template": (str, False),
-        }
+        try:
+            kind = ProviderKind(block.get("kind"))
+        except ValueError:
+            kinds = ", ".join(ProviderKind)
+            raise self.error(f"{prefix}.kind", f"must be one of {kinds} (got {block.get('kind')!r})") from None
         values: dict[str, Any] = {}
         for key, value in block.items():
-            if key not in fields:
+            if key not in _PROVIDER_FIELDS:
                 raise self.error(f"{prefix}.{key}", "unknown provider setting")
-            expected, positive = fields[key]
+            expected, positive = _PROVIDER_FIELDS[key]
             if isinstance(value, bool) or not isinstance(value, expected):
-                type_name = expected.__name__ if isinstance(expected, type) else "number"
+                type_name = expected[0].__name__ if len(expected) == 1 else "number"
                 raise self.error(f"{prefix}.{key}", f"must be a {type_name}")
             if positive and value <= 0:
                 raise self.error(f"{prefix}.{key}", "must be greater than zero")
@@ -433,7 +450,8 @@ class _Parser:
             if key == "base_url":
                 self._url(f"{prefix}.{key}", value)
             values[key] = value
-        if kind == "llamacpp":
+        values["kind"] = kind
+        if kind is ProviderKind.LLAMACPP:
             if "model_path" not in values:
                 raise self.error(f"{prefix}.model_path", "required for kind = \"llamacpp\"")
             values.setdefault("model", Path(values["model_path"]).stem)
@@ -442,7 +460,7 @@ class _Parser:
                 values["model"] = DEFAULT_MODELS[kind]
             else:
                 raise self.error(f"{prefix}.model", "required")
-        if kind != "llamacpp" and "base_url" not in values:
+        if kind is not ProviderKind.LLAMACPP and "base_url" not in values:
             env_url = self.environ.get(DEFAULT_BASE_URL_ENV[kind])
             if env_url and "api_key_env" not in values and "api_key" not in values:
                 values["base_url"] = env_url

@@ -23,6 +23,43 @@ class MessageStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class ProviderKind(StrEnum):
+    """The protocol a provider speaks; LLAMACPP is a local GGUF model served by llama.cpp on loopback."""
+
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+    LLAMACPP = "llamacpp"
+
+
+class LoadState(StrEnum):
+    """Where a local model's server is: not started, loading, answering, or failed to load."""
+
+    IDLE = "idle"
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelLoad:
+    """A started local model's state, for the status line: `detail` is the load time when ready, why when failed."""
+
+    state: LoadState
+    detail: str | None = None
+
+
+class MetaKey(StrEnum):
+    """Keys of a conversation's `meta` record."""
+
+    TITLED = "titled"  # a title job named it: never again
+    TEMPLATE = "template"  # the persona (system-role template) as rendered
+    TEMPLATE_ASSIGNMENT = "template_assignment"
+    TEMPLATE_FROM_SEQ = "template_from_seq"  # the first message made under it (results count from there)
+    USER_TEMPLATE = "user_template"  # the last user-role template filled in
+    USER_TEMPLATE_ASSIGNMENT = "user_template_assignment"
+    USER_TEMPLATE_FROM_SEQ = "user_template_from_seq"
+
+
 class ErrorKind(StrEnum):
     """How a provider failure should be handled; the retry loop decides on this alone."""
 

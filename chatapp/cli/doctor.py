@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from chatapp.cli.common import EXIT_FAILED, EXIT_OK, say_notices
 from chatapp.config import Settings
-from chatapp.domain import ProviderError
-from chatapp.store.db import StoreError
+from chatapp.domain import ProviderError, ProviderKind
+from chatapp.service import StoreError
 from chatapp.textsafe import visible
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def report(service: ChatService, out: Callable[[str], None]) -> None:
         hint = service.window_hint(state.name)
         if hint:
             out(f"      {visible(hint)}")
-        if spec.kind == "llamacpp":
+        if spec.kind is ProviderKind.LLAMACPP:
             _local_model_lines(settings, spec.name, spec.model_path, out)
 
 
@@ -77,10 +77,12 @@ async def check(service: ChatService, out: Callable[[str], None]) -> int:
 
 
 async def _check_one(service: ChatService, name: str) -> str:
+    from chatapp.service.stats_table import milliseconds
+
     result = await service.probe(name)
     load = "" if result.load_seconds is None else f"model loaded in {result.load_seconds:.1f} s, "
     rate = "" if result.tokens_per_second is None else f", {result.tokens_per_second:.0f} tokens/s"
-    return f"ok: {load}first token {result.first_token_seconds * 1000:.0f} ms{rate} ({result.output_tokens} tokens)"
+    return f"ok: {load}first token {milliseconds(result.first_token_seconds)}{rate} ({result.output_tokens} tokens)"
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -28,8 +28,8 @@ from chatapp.domain import Role
 
 Summarize = Callable[[str], Awaitable[str]]
 
-# The one summarization prompt, used for chunks and for combining them (the template library may
-# later supply it). `{material}` is data, never instructions, and the prompt says so.
+# The one compression prompt, used for chunks and for combining them (the `summarizer` template is a
+# persona for users, not this). `{material}` is data, never instructions, and the prompt says so.
 SUMMARY_PROMPT = """\
 You are condensing part of a chat between a user and an AI assistant, so that the conversation can \
 continue within a limited context window. The material below holds an excerpt of the conversation, \

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from chatapp import model_facts
 from chatapp.context.encodings import EncodingResolver
+from chatapp.domain import ProviderKind
 
 if TYPE_CHECKING:
     from tiktoken import Encoding
@@ -69,9 +70,9 @@ class Overhead:
 # gpt-3.5-turbo-0613 and later).
 # Anthropic and llama.cpp chat templates: estimates; calibration absorbs the difference.
 OVERHEAD: dict[str, Overhead] = {
-    "openai": Overhead(per_message=4, per_request=3),
-    "anthropic": Overhead(per_message=4, per_request=6),
-    "llamacpp": Overhead(per_message=5, per_request=3),
+    ProviderKind.OPENAI: Overhead(per_message=4, per_request=3),
+    ProviderKind.ANTHROPIC: Overhead(per_message=4, per_request=6),
+    ProviderKind.LLAMACPP: Overhead(per_message=5, per_request=3),
 }
 
 
@@ -184,7 +185,7 @@ class TokenCounter:
 
     # -- counting ----------------------------------------------------------------------------
 
-    def counting(self, model: str, kind: str = "openai") -> Counting:
+    def counting(self, model: str, kind: str = ProviderKind.OPENAI) -> Counting:
         """Freeze how `model` is counted right now (basis, ratio, overhead) for one build."""
         basis = self.basis_for(model)
         exact = self.is_exact(model, basis)
@@ -195,7 +196,7 @@ class TokenCounter:
             basis=basis,
             exact=exact,
             ratio=1.0 if exact else self.ratio(model, basis),
-            overhead=OVERHEAD.get(kind, OVERHEAD["openai"]),
+            overhead=OVERHEAD.get(kind, OVERHEAD[ProviderKind.OPENAI]),
             encoding=encoding,
         )
 
@@ -203,7 +204,7 @@ class TokenCounter:
         """Raw tokens of `text` for `model` in the current basis (cache this per message)."""
         return self.counting(model).count(text)
 
-    def tokens(self, text: str, model: str, kind: str = "openai") -> int:
+    def tokens(self, text: str, model: str, kind: str = ProviderKind.OPENAI) -> int:
         """`text` as one message, in the model's tokens: raw + per-message overhead, calibrated."""
         counting = self.counting(model, kind)
         return counting.calibrated(counting.raw(text) + counting.overhead.per_message)

@@ -102,9 +102,7 @@ class JobRun:
         self._restart = False  # text of a failed attempt was shown
 
     def chain(self) -> tuple[str, ...]:
-        settings = self._ctx.settings
-        names = self._job.chain or tuple(n for n in (settings.default_provider, *settings.fallback) if n)
-        return tuple(dict.fromkeys(names))  # drop repeats, keep order
+        return tuple(dict.fromkeys(self._job.chain)) if self._job.chain else self._ctx.settings.chain()
 
     def remaining(self) -> float:
         """Seconds the current provider may still wait (its share, within the job's deadline)."""

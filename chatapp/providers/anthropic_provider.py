@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from chatapp.config import is_loopback
-from chatapp.domain import ChatRequest, ErrorKind, Finish, ProviderError, StreamEvent, TextDelta, Usage
+from chatapp.domain import ChatRequest, ErrorKind, Finish, ProviderError, ProviderKind, StreamEvent, TextDelta, Usage
 from chatapp.model_facts import lookup
 from chatapp.providers.errors import classify
 from chatapp.providers.sdk_adapter import SdkAdapter
@@ -25,7 +25,7 @@ _INPUT_USAGE_KEYS = ("input_tokens", "cache_creation_input_tokens", "cache_read_
 
 
 class AnthropicProvider(SdkAdapter["anthropic.AsyncAnthropic"]):
-    kind = "anthropic"
+    kind = ProviderKind.ANTHROPIC
 
     def _get_client(self) -> anthropic.AsyncAnthropic:
         if self._client is None:

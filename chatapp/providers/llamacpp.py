@@ -21,9 +21,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chatapp.config import LOCAL_MODEL_INSTALL, Paths, ProviderSpec
-from chatapp.domain import ChatRequest, ErrorKind, Finish, ProviderError, StreamEvent, TextDelta, Usage
+from chatapp.domain import (
+    ChatRequest,
+    ErrorKind,
+    Finish,
+    LoadState,
+    ProviderError,
+    ProviderKind,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
 from chatapp.providers.gguf import GGUFError, check_magic
-from chatapp.providers.llamacpp_server import LlamaServer, ServerSettings, ServerStatus, State
+from chatapp.providers.llamacpp_server import LlamaServer, ServerSettings, ServerStatus
 
 if TYPE_CHECKING:
     from chatapp.providers.openai_provider import OpenAIProvider
@@ -76,7 +86,7 @@ class LlamaCppProvider:
     `start()` begins the load in the background and returns at once; `stream()` awaits it.
     """
 
-    kind = "llamacpp"
+    kind = ProviderKind.LLAMACPP
 
     def __init__(self, spec: ProviderSpec, paths: Paths | None = None, *, server: LlamaServer | None = None) -> None:
         """`server` shares an existing LlamaServer (tests, several providers on one model); it is then
@@ -116,7 +126,7 @@ class LlamaCppProvider:
         await self.server.ready()
 
     @property
-    def state(self) -> State:
+    def state(self) -> LoadState:
         return self.server.state
 
     @property

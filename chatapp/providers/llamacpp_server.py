@@ -25,9 +25,8 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-from chatapp.domain import ErrorKind, ProviderError
+from chatapp.domain import ErrorKind, LoadState, ProviderError
 from chatapp.providers.llamacpp_launch import (
     DEFAULT_MAX_CONTEXT,
     FALLBACK_CONTEXT,
@@ -57,12 +56,9 @@ __all__ = [
     "LlamaServer",
     "ServerSettings",
     "ServerStatus",
-    "State",
     "available_memory",
     "gemma_template",
 ]
-
-State = Literal["idle", "loading", "ready", "failed"]
 
 _STOP_TIMEOUT = 5.0
 
@@ -71,7 +67,7 @@ _STOP_TIMEOUT = 5.0
 class ServerStatus:
     """A snapshot for the status line and `chatapp doctor`."""
 
-    state: State
+    state: LoadState
     model_path: Path | None
     file_size: int | None
     context_window: int | None
@@ -105,7 +101,7 @@ class LlamaServer:
         self._locate = locate
         self._memory = memory
         self._lock = threading.Condition()
-        self._state: State = "idle"
+        self._state: LoadState = LoadState.IDLE
         self._error: str | None = None
         self._load_seconds: float | None = None
         self._launch: Launch | None = None
@@ -116,7 +112,7 @@ class LlamaServer:
     # --- what the status line and the provider read ------------------------------------------
 
     @property
-    def state(self) -> State:
+    def state(self) -> LoadState:
         return self._state
 
     @property
@@ -131,7 +127,7 @@ class LlamaServer:
     @property
     def root_url(self) -> str | None:
         """`http://127.0.0.1:PORT` while ready (llama.cpp's own endpoints: /health, /slots, /v1/messages)."""
-        return self._url if self._state == "ready" else None
+        return self._url if self._state is LoadState.READY else None
 
     @property
     def base_url(self) -> str | None:
@@ -172,11 +168,11 @@ class LlamaServer:
     def start(self) -> None:
         """Begin loading in the background unless loading or ready already. Never blocks."""
         with self._lock:
-            if self._state in ("loading", "ready"):
+            if self._state in (LoadState.LOADING, LoadState.READY):
                 return
             run = HelperRun()
             self._run = run
-            self._state = "loading"
+            self._state = LoadState.LOADING
             self._error = None
             self._load_seconds = None
             self._url = None
@@ -188,7 +184,7 @@ class LlamaServer:
         """Block until ready (starting if needed); ProviderError(UNAVAILABLE) on failure or timeout."""
         self.start()
         with self._lock:
-            if not self._lock.wait_for(lambda: self._state != "loading", timeout):
+            if not self._lock.wait_for(lambda: self._state is not LoadState.LOADING, timeout):
                 raise ProviderError(ErrorKind.UNAVAILABLE, f"the model did not load within {timeout:.0f} s",
                                     provider=self.name)
             self._raise_unless_ready()
@@ -198,7 +194,7 @@ class LlamaServer:
         self.start()
         loop = asyncio.get_running_loop()
         with self._lock:
-            if self._state == "loading":
+            if self._state is LoadState.LOADING:
                 future: asyncio.Future[None] = loop.create_future()
                 entry = (loop, future)
                 self._waiters.append(entry)
@@ -230,7 +226,7 @@ class LlamaServer:
             run.thread.join(timeout)
         with self._lock:
             if self._run is None:
-                self._set_state("idle", None)
+                self._set_state(LoadState.IDLE, None)
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
@@ -249,10 +245,10 @@ class LlamaServer:
                 self._launch = launch
             url = self._handshake(run, launch)
         except ProviderError as exc:
-            self._finish(run, "failed", exc.message)
+            self._finish(run, LoadState.FAILED, exc.message)
             return
         except Exception as exc:  # a bug or an OS surprise must not kill the thread silently
-            self._finish(run, "failed", f"could not start llama.cpp: {type(exc).__name__}: {exc}")
+            self._finish(run, LoadState.FAILED, f"could not start llama.cpp: {type(exc).__name__}: {exc}")
             return
         if url is None:
             return
@@ -260,7 +256,7 @@ class LlamaServer:
             if self._run is run:
                 self._url = url
                 self._load_seconds = time.monotonic() - started
-        self._finish(run, "ready", None)
+        self._finish(run, LoadState.READY, None)
         self._watch(run)
 
     def _prepare(self, run: HelperRun) -> Launch | None:
@@ -300,10 +296,10 @@ class LlamaServer:
         """Block until the helper exits; an exit we did not ask for marks the server failed."""
         message = wait_exit(run)
         if message is not None:
-            self._finish(run, "failed", message)
+            self._finish(run, LoadState.FAILED, message)
 
-    def _finish(self, run: HelperRun, state: State, error: str | None) -> None:
-        if state == "failed" and run.proc is not None:
+    def _finish(self, run: HelperRun, state: LoadState, error: str | None) -> None:
+        if state is LoadState.FAILED and run.proc is not None:
             stop_process(run.proc, 1.0, kill_now=True)
         with self._lock:
             if self._run is not run or run.closing:
@@ -312,7 +308,7 @@ class LlamaServer:
 
     # --- helpers (call with the lock held) ---------------------------------------------------------
 
-    def _set_state(self, state: State, error: str | None) -> None:
+    def _set_state(self, state: LoadState, error: str | None) -> None:
         self._state = state
         self._error = error
         self._lock.notify_all()
@@ -322,9 +318,9 @@ class LlamaServer:
                 loop.call_soon_threadsafe(_resolve, future)
 
     def _raise_unless_ready(self) -> None:
-        if self._state == "ready":
+        if self._state is LoadState.READY:
             return
-        if self._state == "failed":
+        if self._state is LoadState.FAILED:
             raise ProviderError(ErrorKind.UNAVAILABLE, self._error or "the model failed to load", provider=self.name)
         raise ProviderError(ErrorKind.UNAVAILABLE, "the llama.cpp server was stopped", provider=self.name)
 

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from chatapp.config import ProviderSpec, is_loopback
-from chatapp.domain import ChatRequest, ErrorKind, Finish, ProviderError, StreamEvent, TextDelta, Usage
+from chatapp.domain import ChatRequest, ErrorKind, Finish, ProviderError, ProviderKind, StreamEvent, TextDelta, Usage
 from chatapp.providers.errors import classify
 from chatapp.providers.sdk_adapter import SdkAdapter
 from chatapp.providers.sse import sse_events
@@ -27,7 +27,7 @@ _PLACEHOLDER_KEY = "not-needed"
 class OpenAIProvider(SdkAdapter["openai.AsyncOpenAI"]):
     """Streams chat completions; `include_usage` asked for, tolerated when a server ignores it."""
 
-    kind = "openai"
+    kind = ProviderKind.OPENAI
 
     def __init__(self, spec: ProviderSpec, api_key: str | None, base_url: str | None = None, *,
                  extra_body: dict[str, Any] | None = None) -> None:

@@ -5,20 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chatapp.config import ProviderSpec, Settings
-from chatapp.domain import ErrorKind, ProviderError
+from chatapp.domain import ErrorKind, LoadState, ModelLoad, ProviderError, ProviderKind
 from chatapp.providers.base import Provider
 
 
 @dataclass(frozen=True, slots=True)
 class Availability:
     name: str
-    kind: str
+    kind: ProviderKind
     model: str
     available: bool
     reason: str = ""
 
 
-_SDK_MODULE = {"openai": "openai", "anthropic": "anthropic", "llamacpp": "openai"}
+_SDK_MODULE = {ProviderKind.OPENAI: "openai", ProviderKind.ANTHROPIC: "anthropic", ProviderKind.LLAMACPP: "openai"}
 
 
 class ProviderPool:
@@ -30,12 +30,9 @@ class ProviderPool:
 
     def availability(self, name: str) -> Availability:
         spec = self._settings.provider(name)
-        if spec.kind in ("openai", "anthropic") and spec.needs_key and not spec.resolve_api_key(
-            self._settings.environ
-        ):
-            env_name = spec.api_key_env or ("OPENAI_API_KEY" if spec.kind == "openai" else "ANTHROPIC_API_KEY")
-            return Availability(name, spec.kind, spec.model, False, f"no API key: set {env_name}")
-        if spec.kind == "llamacpp":
+        if spec.needs_key and not spec.resolve_api_key(self._settings.environ):
+            return Availability(name, spec.kind, spec.model, False, f"no API key: set {spec.key_env}")
+        if spec.kind is ProviderKind.LLAMACPP:
             from chatapp.providers.llamacpp import unavailable_reason
 
             reason = unavailable_reason(spec)
@@ -56,20 +53,17 @@ class ProviderPool:
             self._providers[name] = provider
         return provider
 
-    def built(self, name: str) -> Provider | None:
-        return self._providers.get(name)
-
     def _build(self, spec: ProviderSpec) -> Provider:
         key = spec.resolve_api_key(self._settings.environ)
-        if spec.kind == "openai":
+        if spec.kind is ProviderKind.OPENAI:
             from chatapp.providers.openai_provider import OpenAIProvider
 
             return OpenAIProvider(spec, key)
-        if spec.kind == "anthropic":
+        if spec.kind is ProviderKind.ANTHROPIC:
             from chatapp.providers.anthropic_provider import AnthropicProvider
 
             return AnthropicProvider(spec, key)
-        if spec.kind == "llamacpp":
+        if spec.kind is ProviderKind.LLAMACPP:
             from chatapp.providers.llamacpp import LlamaCppProvider
 
             return LlamaCppProvider(spec, self._settings.paths)
@@ -85,24 +79,24 @@ class ProviderPool:
         if callable(start):
             start()
 
-    def loading_state(self, name: str) -> tuple[str, str | None] | None:
-        """(state, detail) of a local model that was started: loading, ready (load time) or failed (why)."""
+    def loading_state(self, name: str) -> ModelLoad | None:
+        """A local model that was started: loading, ready (with its load time) or failed (with why)."""
         provider = self._providers.get(name)
         state = getattr(provider, "state", None)
-        if provider is None or state is None:
+        if provider is None or not isinstance(state, LoadState):
             return None
-        if state == "failed":
-            return state, getattr(provider, "error", None)
-        if state == "ready":
+        if state is LoadState.FAILED:
+            return ModelLoad(state, getattr(provider, "error", None))
+        if state is LoadState.READY:
             seconds = getattr(provider, "load_seconds", None)
-            return state, f"{seconds:.1f} s" if seconds is not None else None
-        return state, None
+            return ModelLoad(state, f"{seconds:.1f} s" if seconds is not None else None)
+        return ModelLoad(state)
 
     async def wait_ready(self, name: str) -> bool:
         """Wait for a local model to load (cancellable); False when there was nothing to wait for."""
         provider = self.get(name)
         ready = getattr(provider, "ready", None)
-        if not callable(ready) or getattr(provider, "state", "ready") == "ready":
+        if not callable(ready) or getattr(provider, "state", LoadState.READY) is LoadState.READY:
             return False
         await ready()
         return True

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chatapp.config import ProviderSpec, Settings
+from chatapp.domain import ProviderKind
 from chatapp.service.batch_estimate import BatchEstimate, estimate
 from chatapp.service.batch_input import BatchItem, InputError, PromptShaper, detect_format, read_items
 from chatapp.service.batch_output import default_paths
@@ -168,11 +169,11 @@ def open_run(job: JobRecord, *, settings: Settings, jobs: BatchJobs, templates: 
 def batch_api(spec: ProviderSpec, settings: Settings) -> BatchAPI:
     """The provider's Batch API adapter; local models have none."""
     key = spec.resolve_api_key(settings.environ)
-    if spec.kind == "openai":
+    if spec.kind is ProviderKind.OPENAI:
         from chatapp.providers.openai_batch import OpenAIBatch
 
         return OpenAIBatch(spec, key)
-    if spec.kind == "anthropic":
+    if spec.kind is ProviderKind.ANTHROPIC:
         from chatapp.providers.anthropic_batch import AnthropicBatch
 
         return AnthropicBatch(spec, key)

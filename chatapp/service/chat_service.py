@@ -18,11 +18,15 @@ from chatapp.config import ProviderSpec, Settings
 from chatapp.domain import (
     Conversation,
     ErrorKind,
+    LoadState,
     Message,
     MessageStatus,
     MessageTooLong,
+    MetaKey,
+    ModelLoad,
     Notice,
     ProviderError,
+    ProviderKind,
     Role,
     SetupHint,
     Target,
@@ -133,9 +137,9 @@ class ChatService(ConversationLibrary):
             return EngineStats()
 
     def stats(self, *, include_history: bool = True) -> StatsSnapshot:
+        """Per-provider figures: this run's live state, plus earlier runs' counts when asked."""
         from chatapp.engine import StatsSnapshot
 
-        """Per-provider figures: this run's live state, plus earlier runs' counts when asked."""
         if not include_history:
             return self._engine.stats.snapshot()
         combined = self._persisted_stats()
@@ -187,7 +191,7 @@ class ChatService(ConversationLibrary):
         (llama.cpp `/props`, vLLM `/v1/models`, Ollama `/api/show`); once per provider and model per run."""
         spec = self.settings.provider(target.provider).with_model(target.model)
         key = (spec.name, spec.model)
-        if (key not in self._learned_windows and spec.context_window is None and spec.kind == "openai"
+        if (key not in self._learned_windows and spec.context_window is None and spec.kind is ProviderKind.OPENAI
                 and spec.base_url and not model_facts.lookup(spec.model).known):
             from chatapp.providers.window_discovery import discover_context_window
 
@@ -251,8 +255,13 @@ class ChatService(ConversationLibrary):
 
         return await probe(self._pool, self.settings.provider(name))
 
-    def provider_loading(self, name: str) -> tuple[str, str | None] | None:
+    def provider_loading(self, name: str) -> ModelLoad | None:
+        """A started local model's load: loading, ready (with its time) or failed (with why)."""
         return self._pool.loading_state(name)
+
+    def is_local(self, name: str) -> bool:
+        """The provider runs a model in-process (it loads after the first paint, and may fail to)."""
+        return self.settings.provider(name).kind is ProviderKind.LLAMACPP
 
     def warm_provider(self, name: str | None = None) -> None:
         """Import the SDK a provider needs. Blocking: call it from a worker thread after first paint."""
@@ -380,21 +389,25 @@ class ChatService(ConversationLibrary):
     def apply_template(self, conversation_id: str, prompt: RenderedPrompt, assignment: Assignment) -> None:
         """Record the template on the conversation. A system-role template becomes its system prompt (a
         persona); a user-role one is recorded beside it, so filling a prompt never replaces the persona."""
-        key = "template" if prompt.role is Role.SYSTEM else "user_template"
-        self._store.update_meta(conversation_id, **{key: prompt.to_dict(), f"{key}_assignment": assignment.to_dict(),
-                                                   f"{key}_from_seq": self._store.next_seq(conversation_id)})
+        if prompt.role is Role.SYSTEM:
+            keys = (MetaKey.TEMPLATE, MetaKey.TEMPLATE_ASSIGNMENT, MetaKey.TEMPLATE_FROM_SEQ)
+        else:
+            keys = (MetaKey.USER_TEMPLATE, MetaKey.USER_TEMPLATE_ASSIGNMENT, MetaKey.USER_TEMPLATE_FROM_SEQ)
+        values = (prompt.to_dict(), assignment.to_dict(), self._store.next_seq(conversation_id))
+        self._store.update_meta(conversation_id, **dict(zip(keys, values, strict=True)))
 
     def persona(self, conversation_id: str | None) -> str | None:
         """The persona (system template) of a conversation as `name@version`, or None."""
         conversation = self._store.get_conversation(conversation_id) if conversation_id else None
-        recorded = conversation.meta.get("template") if conversation else None
+        recorded = conversation.meta.get(MetaKey.TEMPLATE) if conversation else None
         if isinstance(recorded, dict) and recorded.get("role") == Role.SYSTEM.value:
             return f"{recorded.get('name')}@{recorded.get('version')}"
         return None
 
     def clear_persona(self, conversation_id: str) -> None:
         """Drop the conversation's persona: later turns go without its system prompt (results stop counting)."""
-        self._store.update_meta(conversation_id, template=None, template_assignment=None, template_from_seq=None)
+        self._store.update_meta(conversation_id, **dict.fromkeys(
+            (MetaKey.TEMPLATE, MetaKey.TEMPLATE_ASSIGNMENT, MetaKey.TEMPLATE_FROM_SEQ)))
 
     def template_results(self, name: str) -> list[ArmStats]:
         from chatapp.templates import ArmStats
@@ -453,10 +466,10 @@ class ChatService(ConversationLibrary):
         turn = Turn(self, conversation_id, spec, system, built)
         reply = turn.new_reply(target)
         yield TurnStarted(conversation_id, user.id, reply.id, target.provider, target.model)
-        if spec.kind == "llamacpp":  # a local model: wait for its load (Esc cancels) before the clock starts
-            state = self._pool.loading_state(target.provider)
+        if spec.kind is ProviderKind.LLAMACPP:  # a local model: wait for its load (Esc cancels) first
+            load = self._pool.loading_state(target.provider)
             try:
-                if state is None or state[0] != "ready":
+                if load is None or load.state is not LoadState.READY:
                     yield Notice(f"loading the local model {target.model}…")
                 await self._pool.wait_ready(target.provider)
             except ProviderError as exc:
@@ -466,7 +479,7 @@ class ChatService(ConversationLibrary):
             self._hinted.add(target.provider)
             yield SetupHint(built.hint)
         # aclosing: a consumer that stops early (a closed pipe) closes the turn now, while the store is open.
-        async with aclosing(turn.run(self.chain(target.provider, explicit=explicit))) as events:
+        async with aclosing(turn.run(self.settings.chain(target.provider, explicit=explicit))) as events:
             async for event in events:
                 if title and isinstance(event, TurnFinished) and event.status is MessageStatus.COMPLETE:
                     self._titles.schedule(conversation_id, Target(event.provider, event.model))
@@ -477,16 +490,9 @@ class ChatService(ConversationLibrary):
         self._store.update_message(user.id, status=MessageStatus.ERROR, error=reason)
         return TurnFinished("", MessageStatus.ERROR, target.provider, target.model, reason, kind)
 
-    def chain(self, first: str, *, explicit: bool = False) -> tuple[str, ...]:
-        """The provider and then its fallbacks, in the configured order; only the provider itself when the
-        user chose it explicitly, unless the config consents to falling back from an explicit choice."""
-        if explicit and not self.settings.fallback_on_explicit:
-            return (first,)
-        return (first, *(name for name in self.settings.fallback if name != first))
-
     def system_prompt(self, conversation_id: str) -> str | None:
         conversation = self._store.get_conversation(conversation_id)
-        recorded = conversation.meta.get("template") if conversation else None
+        recorded = conversation.meta.get(MetaKey.TEMPLATE) if conversation else None
         if isinstance(recorded, dict) and recorded.get("role") == Role.SYSTEM.value:
             return str(recorded.get("text") or "") or None
         return None

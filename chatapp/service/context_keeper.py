@@ -175,7 +175,7 @@ class ContextKeeper:
         self._save_counts(plan.new_counts)
         summary_spec = self._settings.provider(self._settings.summary_provider or spec.name)
         counting = self.counter.counting(summary_spec.model, summary_spec.kind)
-        chain = (summary_spec.name, *(n for n in self._settings.fallback if n != summary_spec.name))
+        chain = self._settings.chain(summary_spec.name)
         answered: list[tuple[str, str]] = []
 
         async def summarize(prompt: str) -> str:

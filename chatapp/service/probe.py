@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from chatapp.config import ProviderSpec
-from chatapp.domain import ChatMessage, ChatRequest, Finish, Role, TextDelta, Usage
+from chatapp.domain import ChatMessage, ChatRequest, Finish, ProviderKind, Role, TextDelta, Usage
 from chatapp.providers.registry import ProviderPool
 
 _PROMPT = "The sea is"
@@ -25,7 +25,7 @@ async def probe(pool: ProviderPool, spec: ProviderSpec) -> ProbeResult:
     """Ask `spec`'s provider for a few tokens; raises ProviderError when it fails."""
     provider = pool.get(spec.name)
     load: float | None = None
-    if spec.kind == "llamacpp":
+    if spec.kind is ProviderKind.LLAMACPP:
         pool.start(spec.name)
         started = time.perf_counter()
         await pool.wait_ready(spec.name)

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from chatapp.engine import Percentiles, StatsSnapshot
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # a cheap import for the TUI: the engine loads with the first turn, not with this table
+    from chatapp.engine import Percentiles, StatsSnapshot
 
 HEADERS = ("provider", "model", "breaker", "requests", "ok", "failed", "retries", "fallbacks",
            "ttft p50/p95/p99", "latency p50/p95/p99", "tokens in/out", "cost", "rate")
 
 
-def _ms(value: float | None) -> str:
-    return "–" if value is None else f"{value * 1000:.0f}"
+def milliseconds(seconds: float | None, *, unit: bool = True) -> str:
+    """Seconds as whole milliseconds ("12 ms"), or "–" when there is no figure."""
+    if seconds is None:
+        return "–"
+    return f"{seconds * 1000:.0f} ms" if unit else f"{seconds * 1000:.0f}"
 
 
 def _percentiles(p: Percentiles) -> str:
     if not p.count:
         return "–"
-    return f"{_ms(p.p50)}/{_ms(p.p95)}/{_ms(p.p99)} ms"
+    return "/".join(milliseconds(v, unit=False) for v in (p.p50, p.p95, p.p99)) + " ms"
 
 
 def rows(snapshot: StatsSnapshot) -> list[tuple[str, ...]]:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 
 from chatapp.config import Settings
-from chatapp.domain import ChatMessage, ChatRequest, Role, Target
+from chatapp.domain import ChatMessage, ChatRequest, MetaKey, ProviderKind, Role, Target
 from chatapp.engine import Job, Priority, RequestEngine
 from chatapp.store.conversations import Store
 from chatapp.textsafe import visible
@@ -38,9 +38,9 @@ class TitleMaker:
 
     def schedule(self, conversation_id: str, target: Target) -> None:
         conversation = self._store.get_conversation(conversation_id)
-        if conversation is None or conversation.meta.get("titled") or conversation.message_count > 2:
+        if conversation is None or conversation.meta.get(MetaKey.TITLED) or conversation.message_count > 2:
             return
-        if self._settings.provider(target.provider).kind == "llamacpp":
+        if self._settings.provider(target.provider).kind is ProviderKind.LLAMACPP:
             return  # the small local models write poor titles: the first words serve better
         task = asyncio.create_task(self._make(conversation_id, target), name=f"title:{conversation_id}")
         self._tasks.add(task)
@@ -65,7 +65,7 @@ class TitleMaker:
             title = clean_title(done.text)
             if title:
                 self._store.set_title(conversation_id, title)
-                self._store.update_meta(conversation_id, titled=True)
+                self._store.update_meta(conversation_id, **{MetaKey.TITLED: True})
 
     async def drain(self) -> None:
         if self._tasks:

@@ -25,10 +25,8 @@ class ReplyWriter:
         self._message_id = message_id
         self._parts: list[str] = []
         self._last_flush = time.monotonic()
-        self._dirty = False
         self._saved_bytes = 0
         self.usage: Usage | None = None
-        self.finish_reason: str | None = None
 
     @property
     def text(self) -> str:
@@ -36,7 +34,6 @@ class ReplyWriter:
 
     def append(self, text: str) -> None:
         self._parts.append(text)
-        self._dirty = True
         now = time.monotonic()
         if now - self._last_flush >= FLUSH_SECONDS:
             self._flush(now)
@@ -46,7 +43,6 @@ class ReplyWriter:
         self._save(lambda: self._store.update_message(self._message_id, content=text))
         self._saved_bytes = len(text.encode("utf-8", "replace"))
         self._last_flush = now
-        self._dirty = False
 
     def close(self, status: MessageStatus, error: str | None = None) -> None:
         usage = self.usage

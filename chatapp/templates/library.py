@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from chatapp.config import Paths
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
-SUMMARIZER = "summarizer"  # the system prompt context compression uses
+SUMMARIZER = "summarizer"  # a built-in persona; compression has its own prompt (context.summarize)
 
 TemplateList = list[Template]
 

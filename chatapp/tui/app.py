@@ -92,10 +92,34 @@ class ChatApp(App[None]):
         await self.service.aclose()
 
 
+def binding_ids() -> set[str]:
+    """Every binding id a `[keys]` entry may remap: those of the app, its screens and the prompt."""
+    from chatapp.tui.screens.choice import ChoiceScreen
+    from chatapp.tui.screens.stats import StatsScreen
+    from chatapp.tui.screens.templates import TemplatePicker
+    from chatapp.tui.widgets.prompt import PromptInput
+
+    owners = (ChatApp, ChatScreen, ChoiceScreen, StatsScreen, TemplatePicker, PromptInput)
+    return {binding.id for owner in owners for cls in owner.__mro__ for binding in getattr(cls, "BINDINGS", ())
+            if isinstance(binding, Binding) and binding.id}
+
+
+def check_keys(settings: Settings) -> None:
+    """An id in `[keys]` that no binding has is a config error naming it (Textual would ignore it)."""
+    if not settings.keys:
+        return
+    known = binding_ids()
+    for binding_id in settings.keys:
+        if binding_id not in known:
+            raise ConfigError(f"{settings.source}: keys.{binding_id}: no binding has this id "
+                              f"(known: {', '.join(sorted(known))})")
+
+
 def run(settings: Settings, provider: str | None = None, model: str | None = None,
         conversation_id: str | None = None, *, latest: bool = False) -> int:
     """The TUI: on a new conversation, on `conversation_id`, or on the most recent one (`latest`); however
     long it is, it opens on its last screen (see `load_conversation`)."""
+    check_keys(settings)
     service = ChatService.open(settings)
     target: Target | None
     try:

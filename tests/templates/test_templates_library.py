@@ -71,7 +71,7 @@ def test_builtin_roles_and_variables():
     assert "French" in prompt.text and "Good morning" in prompt.text
 
 
-def test_summarizer_prompt_says_what_compression_needs():
+def test_summarizer_persona_asks_for_a_faithful_summary():
     library = TemplateLibrary(None)
     summary = library.get(SUMMARIZER)
     assert summary.role is Role.SYSTEM and summary.required == ()

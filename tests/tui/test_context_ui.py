@@ -100,3 +100,14 @@ async def test_a_one_megabyte_paste_loses_nothing_and_sends_nothing(service, fak
         await pilot.press("escape")
         await wait_for(lambda: not isinstance(pilot.app.screen, ChoiceScreen), pilot)
         assert pilot.app.screen.query_one(PromptInput).text == big  # given back, nothing lost
+
+
+def test_an_unknown_binding_id_in_keys_is_a_config_error_naming_it(isolated_env, fake_server, capsys, monkeypatch):
+    from chatapp.cli import main
+
+    monkeypatch.setattr(ChatApp, "run", lambda self: None)  # the check comes first; never open a screen here
+    provider_config(isolated_env, fake_server.openai_base_url, before='[keys]\nnew_conversaton = "ctrl+b"')
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "keys.new_conversaton" in err and "new_conversation" in err and str(isolated_env.config_file) in err

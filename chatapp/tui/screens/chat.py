@@ -21,6 +21,7 @@ from textual.worker import Worker, WorkerState
 
 from chatapp.config import LOCAL_MODEL_INSTALL, NO_PROVIDER_ADVICE, ConfigError
 from chatapp.domain import (
+    LoadState,
     MessageStatus,
     MessageTooLong,
     Notice,
@@ -142,22 +143,21 @@ class ChatScreen(Screen[None]):
 
     def _watch_model_load(self) -> None:
         """Show a local model's load in the status line: loading, then ready (with its time) or why it failed."""
-        if self.target is None or self.service.settings.provider(self.target.provider).kind != "llamacpp":
+        if self.target is None or not self.service.is_local(self.target.provider):
             self._model_watch.pause()  # nothing loads: set_target resumes it for a local model
             return
-        state = self.service.provider_loading(self.target.provider)
-        if state is None:
+        load = self.service.provider_loading(self.target.provider)
+        if load is None:
             return
-        name, detail = state
-        if name == "loading":
+        if load.state is LoadState.LOADING:
             self.status.model_state = "loading model…"
-        elif name == "ready":
-            self.status.model_state = f"model loaded in {detail}" if detail else ""
+        elif load.state is LoadState.READY:
+            self.status.model_state = f"model loaded in {load.detail}" if load.detail else ""
             self._model_watch.stop()
             self.set_timer(4, lambda: setattr(self.status, "model_state", ""))
-        elif name == "failed":
+        elif load.state is LoadState.FAILED:
             self.status.model_state = "model failed to load"
-            self.message_list.mount(NoticeMessage(f"The local model could not be loaded: {detail}", error=True))
+            self.message_list.mount(NoticeMessage(f"The local model could not be loaded: {load.detail}", error=True))
             self._model_watch.stop()
 
     def set_target(self, target: Target | None) -> None:

@@ -13,6 +13,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static
 
+from chatapp.service.stats_table import milliseconds
 from chatapp.textsafe import visible
 
 if TYPE_CHECKING:
@@ -40,16 +41,12 @@ def columns_that_fit(headers: tuple[str, ...], body: list[tuple[str, ...]], widt
     return [h for h in headers if h in chosen]
 
 
-def _ms(value: float | None) -> str:
-    return "–" if value is None else f"{value * 1000:.0f} ms"
-
-
 def scheduler_line(scheduler: SchedulerSnapshot | None) -> str:
     """One line: what runs and waits now, preemptions, and how long interactive jobs queued."""
     if scheduler is None:
         return "scheduler: not running"
     wait: Percentiles = scheduler.interactive_wait
-    waited = f"p50 {_ms(wait.p50)} · p99 {_ms(wait.p99)}" if wait.count else "–"
+    waited = f"p50 {milliseconds(wait.p50)} · p99 {milliseconds(wait.p99)}" if wait.count else "–"
     return (
         f"scheduler: interactive {scheduler.running_interactive} running, {scheduler.queued_interactive} queued"
         f" · background {scheduler.running_background} running, {scheduler.queued_background} queued"
