@@ -430,7 +430,7 @@ class _Parser:
         if not isinstance(block, dict):
             raise self.error(prefix, "must be a table")
         try:
-            kind = ProviderKind(block.get("kind"))
+            kind = ProviderKind(str(block.get("kind")))
         except ValueError:
             kinds = ", ".join(ProviderKind)
             raise self.error(f"{prefix}.kind", f"must be one of {kinds} (got {block.get('kind')!r})") from None
@@ -442,13 +442,13 @@ class _Parser:
             if isinstance(value, bool) or not isinstance(value, expected):
                 type_name = expected[0].__name__ if len(expected) == 1 else "number"
                 raise self.error(f"{prefix}.{key}", f"must be a {type_name}")
-            if positive and value <= 0:
+            if positive and isinstance(value, int | float) and value <= 0:
                 raise self.error(f"{prefix}.{key}", "must be greater than zero")
             if key in _NUMBER_RANGES:
                 low, high = _NUMBER_RANGES[key]
                 self._number(f"{prefix}.{key}", value, low=low, high=high)
             if key == "base_url":
-                self._url(f"{prefix}.{key}", value)
+                self._url(f"{prefix}.{key}", str(value))
             values[key] = value
         values["kind"] = kind
         if kind is ProviderKind.LLAMACPP:

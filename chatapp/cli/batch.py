@@ -93,7 +93,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         if batch_run is None:
             return EXIT_OK
         if args.poll_interval and hasattr(batch_run, "poll_initial"):
-            batch_run.poll_initial = args.poll_interval  # type: ignore[union-attr]
+            batch_run.poll_initial = args.poll_interval
         return await _run(batch_run, args)
     finally:
         await service.aclose()
@@ -212,9 +212,10 @@ def _status(service: ChatService, job_id: str | None) -> int:
             finished = job.done + job.failed
             print(f"{job.id}  {_state(job):<8} {finished:>8,}/{job.total:<8,} {visible(str(job.input_path))}")
         return EXIT_OK
-    job = service.batch_job(job_id)
-    if job is None:
+    found = service.batch_job(job_id)
+    if found is None:
         raise UsageError(f"batch: no job matches {job_id!r} (see `chatapp batch status`)")
+    job = found
     pending = job.total - job.done - job.failed
     print(f"job {job.id} ({job.mode}): {_state(job)}")
     print(f"  items: {job.total:,} total, {job.done:,} done, {job.failed:,} failed, {pending:,} pending")

@@ -130,7 +130,7 @@ class Counting:
         """Raw tokens (overhead included) as the model's own tokens."""
         return math.ceil(raw * self.ratio)
 
-    def raw_budget(self, tokens: int) -> int:
+    def raw_budget(self, tokens: float) -> int:
         """The inverse of `calibrated`: how many raw tokens fit in `tokens` model tokens."""
         return math.floor(tokens / self.ratio)
 

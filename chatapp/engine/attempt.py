@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
 from chatapp.domain import ChatRequest, ErrorKind, Finish, ProviderError, StreamEvent, TextDelta
 from chatapp.providers.base import Provider
@@ -31,7 +31,7 @@ async def timed_events(
     first_token_timeout: float,
     stall_timeout: float,
     remaining: Callable[[], float],
-) -> AsyncIterator[StreamEvent]:
+) -> AsyncGenerator[StreamEvent, None]:
     """Yield `provider.stream(request)`'s events, raising ProviderError(TIMEOUT/INTERRUPTED/...) on trouble.
 
     `remaining()` gives the seconds left before the job's deadline. The provider's iterator is closed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from typing import NamedTuple
 
@@ -19,7 +19,7 @@ from chatapp.engine.scheduler import Priority, Scheduler, SchedulerClosed, Sched
 from chatapp.engine.stats import EngineStats
 from chatapp.providers.base import Provider
 
-_DEFAULT_CONCURRENCY = ProviderSpec.__dataclass_fields__["max_concurrency"].default
+_DEFAULT_CONCURRENCY: int = ProviderSpec.__dataclass_fields__["max_concurrency"].default  # type: ignore[assignment]
 
 
 class Completion(NamedTuple):
@@ -83,7 +83,7 @@ class RequestEngine:
 
     # --- running jobs ------------------------------------------------------------------------
 
-    async def stream(self, job: Job) -> AsyncIterator[EngineEvent]:
+    async def stream(self, job: Job) -> AsyncGenerator[EngineEvent, None]:
         """Run `job` in the caller's task, yielding its events; raises the last ProviderError.
 
         Cancel the task to cancel the job (also during a backoff sleep: no further attempt is made).

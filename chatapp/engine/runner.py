@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 
@@ -116,7 +116,7 @@ class JobRun:
             return self._budget
         return self._deadline - self._ctx.clock()
 
-    async def events(self) -> AsyncIterator[EngineEvent]:
+    async def events(self) -> AsyncGenerator[EngineEvent, None]:
         chain = self.chain()
         if not chain:
             raise ProviderError(ErrorKind.UNAVAILABLE, "no provider configured")
@@ -146,13 +146,13 @@ class JobRun:
         assert last is not None
         raise last
 
-    async def _on_provider(self, name: str, *, is_fallback: bool) -> AsyncIterator[EngineEvent]:
+    async def _on_provider(self, name: str, *, is_fallback: bool) -> AsyncGenerator[EngineEvent, None]:
         """Attempts on one provider. Returns on success; raises _ProviderDone to fall back."""
         ctx = self._ctx
         spec = ctx.settings.providers.get(name)
         if spec is None:
-            error = ProviderError(ErrorKind.UNAVAILABLE, "not configured", provider=name)
-            raise _ProviderDone(error, "is not configured")
+            missing = ProviderError(ErrorKind.UNAVAILABLE, "not configured", provider=name)
+            raise _ProviderDone(missing, "is not configured")
         breaker = ctx.breaker(name)
         if not breaker.available():
             raise self._unavailable(name, breaker)

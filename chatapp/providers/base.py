@@ -17,9 +17,14 @@ class Provider(Protocol):
     Cancellation (the consuming task being cancelled) must close the underlying HTTP response.
     """
 
-    name: str
-    kind: str
-    model: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...  # a ProviderKind for the real adapters
+
+    @property
+    def model(self) -> str: ...
 
     def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]: ...
 

@@ -79,8 +79,8 @@ def _short_message(exc: Any) -> str:
     body = getattr(exc, "body", None)
     if isinstance(body, Mapping):
         error = body.get("error", body)
-        if isinstance(error, Mapping) and isinstance(error.get("message"), str):
-            return error["message"]
+        if isinstance(error, Mapping) and isinstance(message := error.get("message"), str):
+            return message
     return str(getattr(exc, "message", "") or exc) or type(exc).__name__
 
 

@@ -17,7 +17,7 @@ import sys
 import threading
 import weakref
 from collections import deque
-from typing import IO
+from typing import IO, Any
 
 from chatapp.domain import ErrorKind, ProviderError
 
@@ -34,7 +34,7 @@ class HelperRun:
         self.thread: threading.Thread | None = None
         self.stderr_thread: threading.Thread | None = None
         self.stderr: deque[str] = deque(maxlen=STDERR_LINES)
-        self.finalizer: weakref.finalize | None = None
+        self.finalizer: weakref.finalize[..., Any] | None = None
         self.closing = False
         self.loading = True
 

@@ -285,11 +285,12 @@ class LlamaServer:
         reply = exchange(proc, helper_config(launch, self.settings, self.api_key))
         if run.closing:
             return None
-        if reply.get("ok") and isinstance(reply.get("url"), str):
+        url = reply.get("url")
+        if reply.get("ok") and isinstance(url, str):
             run.loading = False
             if not launch.use_jinja:
-                check_builtin_template(reply["url"], self.api_key, launch, self.name)
-            return reply["url"]
+                check_builtin_template(url, self.api_key, launch, self.name)
+            return url
         raise ProviderError(ErrorKind.UNAVAILABLE, load_failure(run, launch.path.name, reply), provider=self.name)
 
     def _watch(self, run: HelperRun) -> None:

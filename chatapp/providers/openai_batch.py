@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from chatapp.config import ProviderSpec, is_loopback
 from chatapp.domain import ChatRequest, Usage
@@ -20,7 +20,7 @@ from chatapp.providers.errors import classify
 if TYPE_CHECKING:
     import openai
 
-_ENDPOINT = "/v1/chat/completions"
+_ENDPOINT: Final = "/v1/chat/completions"
 _ENDED = {"completed", "failed", "expired", "cancelled"}
 
 

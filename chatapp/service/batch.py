@@ -169,7 +169,7 @@ class BatchRun:
 
     async def _wait_for_workers(self, workers: list[asyncio.Task[None]]) -> None:
         """Until the workers end; once stopping, at most drain_timeout more, then cancel what is left."""
-        pending = set(workers)
+        pending: set[asyncio.Future[Any]] = set(workers)
         stopping = asyncio.ensure_future(self._stopping.wait())
         try:
             while pending:

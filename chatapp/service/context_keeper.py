@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from chatapp.config import ProviderSpec, Settings
@@ -25,6 +25,7 @@ from chatapp.context import (
     run_plan,
     use_cache_dir,
 )
+from chatapp.context.compression import DEFAULT_TARGET
 from chatapp.domain import ChatMessage, ChatRequest, Message, MessageStatus, Role, Usage
 from chatapp.engine import Job, Priority, RequestEngine
 from chatapp.store.context_records import ContextRecords, SummaryRow
@@ -33,7 +34,7 @@ from chatapp.store.conversations import Store
 _SENT_REPLY_STATUSES = (MessageStatus.COMPLETE, MessageStatus.CANCELLED)
 _SUMMARY_MAX_TOKENS = 800
 # "compress now": summarize everything but the newest turns, whatever the window usage.
-_FORCED = {"compress_at": 1e-9, "target": 1e-10}
+_FORCED_COMPRESS_AT, _FORCED_TARGET = 1e-9, 1e-10  # "compress now": everything but the newest turns
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +154,7 @@ class ContextKeeper:
         self._compressions[conversation_id] = task
         task.add_done_callback(self._forget(conversation_id))
 
-    def _forget(self, conversation_id: str) -> object:
+    def _forget(self, conversation_id: str) -> Callable[[asyncio.Task[SummaryRow | None]], None]:
         def done(task: asyncio.Task[SummaryRow | None]) -> None:
             if self._compressions.get(conversation_id) is task:
                 del self._compressions[conversation_id]
@@ -166,10 +167,11 @@ class ContextKeeper:
                        force: bool = False) -> SummaryRow | None:
         """Summarize the oldest turns not yet covered; None when nothing needs it."""
         history = sendable_history(self._store.messages(conversation_id))
-        options = _FORCED if force else {"compress_at": self._settings.compress_at}
+        compress_at = _FORCED_COMPRESS_AT if force else self._settings.compress_at
+        target = _FORCED_TARGET if force else DEFAULT_TARGET
         plan = plan_compression(spec, history, self.counter, system=system,
                                 summaries=self._summaries(conversation_id),
-                                counts=self._counts(conversation_id), **options)
+                                counts=self._counts(conversation_id), compress_at=compress_at, target=target)
         if plan is None:
             return None
         self._save_counts(plan.new_counts)

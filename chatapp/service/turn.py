@@ -7,7 +7,7 @@ context-too-long answer compresses older turns and tries once more.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import TYPE_CHECKING
 
@@ -16,6 +16,7 @@ from chatapp.context import BuiltContext, MessageTooLarge
 from chatapp.domain import (
     ChatRequest,
     ErrorKind,
+    Finish,
     Message,
     MessageStatus,
     Notice,
@@ -67,7 +68,7 @@ class Turn:
             self._builds[spec.name] = built
         return built.request
 
-    async def run(self, chain: tuple[str, ...]) -> AsyncIterator[TurnEvent]:
+    async def run(self, chain: tuple[str, ...]) -> AsyncGenerator[TurnEvent, None]:
         assert self._reply is not None and self._writer is not None
         answering = Target(self._spec.name, self._spec.model)
         compressed = False
@@ -101,6 +102,8 @@ class Turn:
                                 self._service._context.observe(built, event)
                         elif isinstance(event, Notice):
                             event = Notice(self._service.redact(event.text))
+                        elif isinstance(event, Finish):
+                            continue  # the turn's own TurnFinished says how it ended
                         yield event
             except ProviderError as exc:
                 if exc.kind is ErrorKind.CONTEXT_TOO_LONG and not compressed and not self._writer.text:

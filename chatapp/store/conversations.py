@@ -313,9 +313,9 @@ class Store:
 
     def next_seq(self, conversation_id: str) -> int:
         """The sequence number the next message of the conversation will get."""
-        return self._conn.execute(
+        return int(self._conn.execute(
             "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = ?", (conversation_id,)
-        ).fetchone()[0]
+        ).fetchone()[0])
 
     # --- key/value (stats and other small state) -------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import ClassVar
 
 from textual import work
@@ -23,7 +23,7 @@ _HERE = Path(__file__).parent
 
 class ChatApp(App[None]):
     TITLE = "chatapp"
-    CSS_PATH: ClassVar[list[str | Path]] = [_HERE / "app.tcss", _HERE / "widgets" / "markdown_stream.tcss",
+    CSS_PATH: ClassVar[list[str | PurePath]] = [_HERE / "app.tcss", _HERE / "widgets" / "markdown_stream.tcss",
                                              _HERE / "widgets" / "message_view.tcss"]
     ENABLE_COMMAND_PALETTE = True
     # Textual's own ctrl+q binding is hidden from the footer; this one is shown (and remappable by id).

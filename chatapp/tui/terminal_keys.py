@@ -31,7 +31,7 @@ def distinguish_alt_enter() -> bool:
         from textual._ansi_sequences import ANSI_SEQUENCES_KEYS
     except ImportError:
         return False
-    ANSI_SEQUENCES_KEYS.setdefault(LEGACY_ALT_ENTER, (_KeyName("alt+enter"),))  # type: ignore[arg-type]
+    ANSI_SEQUENCES_KEYS.setdefault(LEGACY_ALT_ENTER, (_KeyName("alt+enter"),))  # type: ignore[attr-defined]
     return alt_enter_is_distinct()
 
 

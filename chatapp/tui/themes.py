@@ -30,7 +30,7 @@ def bundled_theme_files() -> list[Traversable]:
 
 def load_themes(user_dir: Path, on_problem: Callable[[str], None]) -> Iterator[Theme]:
     """Every valid theme; a broken file is reported through `on_problem` and skipped."""
-    user_files: list[Traversable] = sorted(user_dir.glob("*.toml")) if user_dir.is_dir() else []
+    user_files: list[Traversable] = [*sorted(user_dir.glob("*.toml"))] if user_dir.is_dir() else []
     for path in [*bundled_theme_files(), *user_files]:
         try:
             yield theme_from_file(path)

@@ -1,6 +1,7 @@
 import pytest
 
 from chatapp.config import ConfigError, Paths, load_settings
+from chatapp.domain import ProviderKind
 
 
 @pytest.fixture
@@ -53,6 +54,20 @@ model = "gpt-4o"
     assert settings.provider("ollama").context_window == 8192
     assert settings.provider("ollama").needs_key is False
     assert settings.provider("openai").needs_key is True
+    assert settings.provider("ollama").kind is ProviderKind.OPENAI  # parsed once, typed from here on
+    assert settings.chain() == ("ollama", "openai")
+    assert settings.chain("openai") == ("openai", "ollama")
+
+
+def test_the_provider_settings_are_read_off_the_dataclass(paths):
+    """Every ProviderSpec field but its name can be set, with the type the dataclass declares."""
+    write_config(paths, '[providers.x]\nkind = "openai"\nmodel = "m"\nrpm = 60\ntpm = 1.5\nthreads = 2\n'
+                        'price_input = 0\nfirst_token_timeout = 5\n')
+    spec = load_settings({}, paths).provider("x")
+    assert (spec.rpm, spec.tpm, spec.threads, spec.price_input, spec.first_token_timeout) == (60, 1.5, 2, 0, 5)
+    write_config(paths, '[providers.x]\nkind = "openai"\nmodel = "m"\nthreads = 1.5\n')
+    with pytest.raises(ConfigError, match="providers.x.threads: must be a int"):
+        load_settings({}, paths)
 
 
 @pytest.mark.parametrize(
@@ -60,7 +75,7 @@ model = "gpt-4o"
     [
         ("default_provider = \n", ":1: "),
         ("[providers.x]\nkind = \"openai\"\nmodel = 3\n", ":3: providers.x.model: must be a str"),
-        ("[providers.x]\nkind = \"bogus\"\n", ":2: providers.x.kind: must be one of"),
+        ("[providers.x]\nkind = \"bogus\"\n", ":2: providers.x.kind: must be one of openai, anthropic, llamacpp"),
         ("colour = 1\n", ":1: colour: unknown setting"),
         ("[providers.x]\nkind = \"openai\"\nmodel = \"m\"\ncontext_window = -5\n", ":4: providers.x.context_window"),
         ("default_provider = \"nope\"\n", ":1: default_provider: no provider named 'nope'"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import ClassVar
 
 from rich.text import Text
@@ -18,7 +18,7 @@ from chatapp.textsafe import visible
 class ChoiceScreen(ModalScreen[str | None]):
     """Dismisses with the id of the chosen answer, or None on Escape."""
 
-    CSS_PATH: ClassVar[list[str | Path]] = [Path(__file__).parent / "choice.tcss"]
+    CSS_PATH: ClassVar[list[str | PurePath]] = [Path(__file__).parent / "choice.tcss"]
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss_choice", "Cancel", id="cancel_choice")]
 
     def __init__(self, question: str, answers: list[tuple[str, str]]) -> None:

@@ -3,7 +3,7 @@ running in any process, refreshed live."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -63,7 +63,7 @@ def cost_line(snapshot: StatsSnapshot) -> str:
 class StatsScreen(ModalScreen[None]):
     """Dismisses with None."""
 
-    CSS_PATH: ClassVar[list[str | Path]] = [Path(__file__).parent / "stats.tcss"]
+    CSS_PATH: ClassVar[list[str | PurePath]] = [Path(__file__).parent / "stats.tcss"]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close_stats", "Close", id="close_stats"),
         Binding("r", "refresh_stats", "Refresh", id="refresh_stats"),

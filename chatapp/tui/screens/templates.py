@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -58,7 +58,7 @@ def _problems_text(problems: tuple[Problem, ...], user_dir: Path) -> Text:
 class TemplatePicker(ModalScreen[TemplateChoice | None]):
     """Dismisses with a TemplateChoice, or None on Escape."""
 
-    CSS_PATH: ClassVar[list[str | Path]] = [Path(__file__).parent / "templates.tcss"]
+    CSS_PATH: ClassVar[list[str | PurePath]] = [Path(__file__).parent / "templates.tcss"]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss_picker", "Close", id="close_picker"),
         Binding("down", "focus_list", "Templates", id="picker_focus_list", show=False),

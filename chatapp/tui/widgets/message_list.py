@@ -228,11 +228,11 @@ class MessageList(VerticalScroll):
         self.shifts.append(shift)
         animation = self.app.animator._animations.get((id(self), "scroll_y"))
         if animation is not None and hasattr(animation, "end_value"):
-            animation.start_value += shift
+            animation.start_value += shift  # type: ignore[attr-defined]
             animation.end_value += shift
-            animation.final_value += shift
+            animation.final_value += shift  # type: ignore[attr-defined]
         new_y = self.scroll_y + shift
         self.set_reactive(VerticalScroll.scroll_y, new_y)
         self.set_reactive(VerticalScroll.scroll_target_y, self.scroll_target_y + shift)
-        self.vertical_scrollbar._reactive_position = new_y
+        self.vertical_scrollbar._reactive_position = new_y  # type: ignore[attr-defined]
         self.refresh()
