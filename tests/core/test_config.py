@@ -66,7 +66,7 @@ def test_the_provider_settings_are_read_off_the_dataclass(paths):
     spec = load_settings({}, paths).provider("x")
     assert (spec.rpm, spec.tpm, spec.threads, spec.price_input, spec.first_token_timeout) == (60, 1.5, 2, 0, 5)
     write_config(paths, '[providers.x]\nkind = "openai"\nmodel = "m"\nthreads = 1.5\n')
-    with pytest.raises(ConfigError, match="providers.x.threads: must be a int"):
+    with pytest.raises(ConfigError, match=r"providers\.x\.threads: must be a int"):
         load_settings({}, paths)
 
 
