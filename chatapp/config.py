@@ -406,8 +406,8 @@ class _Parser:
 
         configured = {str(Path(s.model_path).expanduser()) for s in providers.values() if s.model_path}
         return {
-            model.name: ProviderSpec(name=model.name, kind="llamacpp", model=model.name, model_path=model.path,
-                                     context_window=model.context_window)
+            model.name: ProviderSpec(name=model.name, kind=ProviderKind.LLAMACPP, model=model.name,
+                                     model_path=model.path, context_window=model.context_window)
             for model in ranked(load_index(self.paths))
             if model.name not in providers and model.path not in configured
         }

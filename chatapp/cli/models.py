@@ -16,8 +16,7 @@ from chatapp.textsafe import visible
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-    from chatapp.providers.local_catalogue import LocalModel
-    from chatapp.service import ChatService
+    from chatapp.service import ChatService, LocalModel
 
 PULL_HINT = "pull one: chatapp models pull qwen2.5-1.5b (or any owner/repo with GGUF files)"
 

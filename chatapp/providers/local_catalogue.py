@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from chatapp.config import Settings
+from chatapp.domain import ProviderKind
 from chatapp.providers.gguf import GGUFError, read_info
 from chatapp.providers.hub import quantization_of
 from chatapp.pulled_index import load_index
@@ -58,7 +59,7 @@ def local_models(settings: Settings) -> list[LocalModel]:
     by_path: dict[str, list[str]] = {}
     embedded: list[str] = []
     for spec in settings.providers.values():
-        if spec.kind != "llamacpp":
+        if spec.kind is not ProviderKind.LLAMACPP:
             continue
         if spec.model_path is None:
             embedded.append(spec.name)

@@ -17,6 +17,7 @@ from chatapp.store.context_records import SummaryRow
 if TYPE_CHECKING:
     from chatapp.engine import Percentiles, SchedulerSnapshot, StatsSnapshot
     from chatapp.providers.embedded_model import EmbeddedModelInfo, embedded_model_info
+    from chatapp.providers.local_catalogue import LocalModel
     from chatapp.store.db import LOCK_TIMEOUT_SECONDS, StoreError, describe_failure, is_damage, set_aside
     from chatapp.templates import (
         Assignment,
@@ -34,6 +35,7 @@ _REEXPORTED = {
     "StatsSnapshot": "chatapp.engine",
     "EmbeddedModelInfo": "chatapp.providers.embedded_model",
     "embedded_model_info": "chatapp.providers.embedded_model",
+    "LocalModel": "chatapp.providers.local_catalogue",
     "StoreError": "chatapp.store.db",
     "LOCK_TIMEOUT_SECONDS": "chatapp.store.db",
     "describe_failure": "chatapp.store.db",
@@ -63,6 +65,7 @@ __all__ = [
     "Assignment",
     "ChatService",
     "EmbeddedModelInfo",
+    "LocalModel",
     "Percentiles",
     "Problem",
     "RenderedPrompt",

@@ -293,7 +293,7 @@ class ChatService(ConversationLibrary):
         to get a better one. None when the user chose, or the default is not local."""
         name = self.settings.default_provider
         spec = self.settings.providers.get(name) if name else None
-        if spec is None or spec.kind != "llamacpp" or self.settings.default_explicit:
+        if spec is None or spec.kind is not ProviderKind.LLAMACPP or self.settings.default_explicit:
             return None
         from chatapp.pulled_index import ALIASES, load_index
 

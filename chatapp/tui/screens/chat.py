@@ -452,7 +452,7 @@ class ChatScreen(Screen[None]):
     def open_conversation(self, conversation_id: str, at_message: str | None = None) -> None:
         """Open a saved conversation, on the branch through `at_message` when given; later turns go to the
         provider it last used (when that is still configured)."""
-        if self._reply_running:
+        if self.replying:
             self.notify("A reply is still streaming: press Esc to stop it first.", severity="warning")
             return
         if at_message is not None:
@@ -463,7 +463,7 @@ class ChatScreen(Screen[None]):
 
     def action_step_branch(self, step: int) -> None:
         """Show the previous/next version of the message with alternatives nearest the bottom of the view."""
-        if self.conversation_id is None or self._reply_running:
+        if self.conversation_id is None or self.replying:
             return
         markers = list(self.message_list.query(BranchMarker))
         if not markers:

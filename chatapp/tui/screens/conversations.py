@@ -4,7 +4,7 @@ Enter opens a conversation (at the matching message for a search hit); rename; d
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -31,7 +31,7 @@ class OpenRequest:
 
 
 class ConversationsScreen(ModalScreen[OpenRequest | None]):
-    CSS_PATH: ClassVar[list[str | Path]] = [Path(__file__).parent / "conversations.tcss"]
+    CSS_PATH: ClassVar[list[str | PurePath]] = [Path(__file__).parent / "conversations.tcss"]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Close", id="close_conversations"),
         Binding("ctrl+r", "rename", "Rename", id="rename_conversation"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import ClassVar
 
 from rich.text import Text
@@ -16,7 +16,7 @@ from chatapp.textsafe import visible
 
 
 class TextPromptScreen(ModalScreen[str | None]):
-    CSS_PATH: ClassVar[list[str | Path]] = [Path(__file__).parent / "choice.tcss"]
+    CSS_PATH: ClassVar[list[str | PurePath]] = [Path(__file__).parent / "choice.tcss"]
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="cancel_text_prompt")]
 
     def __init__(self, question: str, initial: str = "") -> None:
