@@ -62,6 +62,7 @@ async def test_a_turn_with_nothing_to_send_ends_with_an_error(isolated_env, fake
 
 def test_cli_ask_with_an_oversized_persona_is_one_line_not_a_traceback(isolated_env, fake_server, tmp_path):
     provider_config(isolated_env, fake_server.openai_base_url, extra="context_window = 1024")
+    isolated_env.config_file.chmod(0o600)  # a key in a file others can read is warned about: not this test
     _persona(isolated_env)
     result = subprocess.run([sys.executable, "-m", "chatapp", "ask", "-t", "verbose", "hello"],
                             env=clean_env(tmp_path), capture_output=True, text=True, timeout=60)
