@@ -19,61 +19,61 @@ if TYPE_CHECKING:
 
 
 class ConversationLibrary:
-    store: Store
+    _store: Store
 
     def all_messages(self, conversation_id: str) -> list[Message]:
         """Every message of every branch, oldest first (exports, tree views)."""
-        return self.store.all_messages(conversation_id)
+        return self._store.all_messages(conversation_id)
 
     def search(self, text: str, limit: int = 50) -> list[SearchHit]:
         """The newest messages containing every word of `text` (the last word as a prefix)."""
         from chatapp.store.search import search
 
-        return search(self.store.connection, text, limit)
+        return search(self._store.connection, text, limit)
 
     def rename_conversation(self, conversation_id: str, title: str) -> bool:
         """The user's title; generated titles never replace it."""
-        return self.store.rename(conversation_id, " ".join(title.split()))
+        return self._store.rename(conversation_id, " ".join(title.split()))
 
     def delete_conversation(self, conversation_id: str) -> bool:
         """Gone from the file, the search index and the log (see Store.delete_conversation)."""
-        return self.store.delete_conversation(conversation_id)
+        return self._store.delete_conversation(conversation_id)
 
     # --- branches (conversations are trees; see DESIGN.md) ------------------------------------
 
     def open_at(self, message_id: str) -> str | None:
         """Make the branch through a message current (e.g. a search hit on another branch); its conversation."""
-        return self.store.show_branch(message_id)
+        return self._store.show_branch(message_id)
 
     def siblings(self, message_id: str) -> list[Message]:
         """A message and its alternatives (regenerated replies, edited prompts), oldest first."""
-        return self.store.siblings(message_id)
+        return self._store.siblings(message_id)
 
     def branch_counts(self, conversation_id: str) -> dict[str | None, int]:
         """{parent id: children} where a message has alternatives (None: alternative first prompts)."""
-        return self.store.branch_counts(conversation_id)
+        return self._store.branch_counts(conversation_id)
 
     def step_sibling(self, message_id: str, step: int) -> Message | None:
         """Show the sibling `step` places away (the path then runs through it); None at either end."""
-        siblings = self.store.siblings(message_id)
+        siblings = self._store.siblings(message_id)
         index = next((i for i, m in enumerate(siblings) if m.id == message_id), None)
         if index is None or not 0 <= index + step < len(siblings):
             return None
         chosen = siblings[index + step]
-        self.store.show_branch(chosen.id)
+        self._store.show_branch(chosen.id)
         return chosen
 
     def branch_from(self, conversation_id: str, message_id: str | None) -> None:
         """The next message goes below `message_id` (None: a new first prompt), beside its existing
         children: to regenerate a reply, branch from its prompt and send; nothing is overwritten."""
-        self.store.set_current_leaf(conversation_id, message_id)
+        self._store.set_current_leaf(conversation_id, message_id)
 
     def edit_message(self, message_id: str, text: str) -> Message:
         """An edited user message: a sibling of the original (which is kept), now on the current path."""
-        original = self.store.get_message(message_id)
+        original = self._store.get_message(message_id)
         if original is None:
             raise KeyError(message_id)
-        return self.store.add_message(original.conversation_id, original.role, text, parent_id=original.parent_id)
+        return self._store.add_message(original.conversation_id, original.role, text, parent_id=original.parent_id)
 
     # --- moving conversations in and out -------------------------------------------------------
 
@@ -81,13 +81,13 @@ class ConversationLibrary:
         """chatapp's JSON export (schema in the README), in chunks; None exports every conversation."""
         from chatapp.store.export_format import json_chunks
 
-        ids = conversation_ids if conversation_ids is not None else [c.id for c in self.store.list_conversations()]
-        return json_chunks(self.store, ids)
+        ids = conversation_ids if conversation_ids is not None else [c.id for c in self._store.list_conversations()]
+        return json_chunks(self._store, ids)
 
     def export_markdown(self, conversation_id: str) -> str:
         from chatapp.store.export_format import markdown
 
-        return markdown(self.store, conversation_id)
+        return markdown(self._store, conversation_id)
 
     def export_to_file(self, conversation_ids: list[str] | None, fmt: str, path: Path) -> None:
         """Write an export ("json" or "md", one conversation for md) to `path`, created 0600 whatever the
@@ -110,4 +110,4 @@ class ConversationLibrary:
         """Import chatapp or ChatGPT export; all or nothing. Raises ImportFileError (one line)."""
         from chatapp.store.importer import import_file
 
-        return import_file(self.store, path)
+        return import_file(self._store, path)

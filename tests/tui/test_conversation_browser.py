@@ -106,7 +106,7 @@ async def test_rename_wins_and_delete_asks_first(seeded):
         prompt.value = "Linux drivers"
         await pilot.press("enter")
         await wait_for(lambda: rows(screen)[0].conversation.title == "Linux drivers", pilot)
-        assert not service.store.set_title(seeded["Kernel modules"], "Generated again")
+        assert not service._store.set_title(seeded["Kernel modules"], "Generated again")  # the title job's own call
 
         await pilot.press("down")  # "Long history"
         await pilot.press("ctrl+d")
