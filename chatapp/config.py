@@ -115,6 +115,9 @@ class ProviderSpec:
     threads: int | None = field(default=None, metadata=_POSITIVE)
     chat_template: str | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", ProviderKind(self.kind))  # a spec built in code with a plain string
+
     @property
     def key_env(self) -> str | None:
         """The variable the key is read from: `api_key_env`, else the SDK's own (none for a local model)."""
