@@ -297,8 +297,8 @@ class Store:
         over conversations that recorded this template in their meta, counting only the messages made
         after it was applied (`template_from_seq` / `user_template_from_seq`)."""
         rows = self._conn.execute(
-            "SELECT COALESCE(json_extract(c.meta, ? || '.version'), "
-            "json_extract(c.meta, ? || '.version')) AS version, COUNT(DISTINCT c.id), "
+            "SELECT COALESCE(json_extract(c.meta, '$.template.version'), "
+            "json_extract(c.meta, '$.user_template.version')) AS version, COUNT(DISTINCT c.id), "
             "COALESCE(SUM(m.role = 'assistant' AND m.status = 'complete'), 0), "
             "COALESCE(SUM(m.input_tokens), 0), COALESCE(SUM(m.output_tokens), 0) "
             "FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq >= "
