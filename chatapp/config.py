@@ -28,6 +28,13 @@ EMBEDDED_PROVIDER = "embedded"
 DEFAULT_MODELS = {ProviderKind.OPENAI: "gpt-4o-mini", ProviderKind.ANTHROPIC: "claude-sonnet-4-5"}
 DEFAULT_KEY_ENV = {ProviderKind.OPENAI: "OPENAI_API_KEY", ProviderKind.ANTHROPIC: "ANTHROPIC_API_KEY"}
 DEFAULT_BASE_URL_ENV = {ProviderKind.OPENAI: "OPENAI_BASE_URL", ProviderKind.ANTHROPIC: "ANTHROPIC_BASE_URL"}
+# Where local OpenAI-compatible servers listen by default: Ollama, LM Studio, llama.cpp's server, vLLM.
+DEFAULT_LOCAL_SERVERS = (
+    "http://127.0.0.1:11434/v1",
+    "http://127.0.0.1:1234/v1",
+    "http://127.0.0.1:8080/v1",
+    "http://127.0.0.1:8000/v1",
+)
 
 
 class ConfigError(Exception):
@@ -166,6 +173,7 @@ class Settings:
     keys: dict[str, str] = field(default_factory=dict)
     lock_timeout: float = 10.0  # seconds a writer waits for another process's database write lock
     warnings: tuple[str, ...] = ()  # said once at start: e.g. a key in a config file others can read
+    local_servers: tuple[str, ...] = ()  # OpenAI-compatible servers probed in the background (`[]`: none)
     source: Path | None = None  # the config file read, if any
     default_explicit: bool = False  # default_provider was set in the file (not chosen by chatapp)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -188,6 +196,10 @@ class Settings:
         if explicit and first and not self.fallback_on_explicit:
             return (first,)
         return tuple(dict.fromkeys(name for name in (first, *self.fallback) if name))
+
+    def add_found_provider(self, spec: ProviderSpec) -> None:
+        """A server found on this machine joins the providers for this run (never written to the config)."""
+        self.providers.setdefault(spec.name, spec)
 
 
 # `chatapp` on the package index is someone else's project: name only commands that install this one's
@@ -328,6 +340,11 @@ class _Parser:
         keys = raw.get("keys", {})
         if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
             raise self.error("keys", "must be a table of binding id = \"key\"")
+        local_servers = raw.get("local_servers", list(DEFAULT_LOCAL_SERVERS))
+        if not isinstance(local_servers, list) or not all(
+            isinstance(x, str) and x.startswith(("http://", "https://")) for x in local_servers
+        ):
+            raise self.error("local_servers", "must be a list of base URLs such as \"http://127.0.0.1:11434/v1\"")
         return Settings(
             paths=self.paths,
             providers=providers,
@@ -341,6 +358,7 @@ class _Parser:
             keys=dict(keys),
             lock_timeout=self._number("lock_timeout", raw.get("lock_timeout", 10.0), low=0.1, high=3600),
             warnings=self._warnings(table),
+            local_servers=tuple(local_servers),
             source=self.path,
             default_explicit=raw.get("default_provider") is not None,
             environ=self.environ,

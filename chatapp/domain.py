@@ -21,6 +21,8 @@ class MessageStatus(StrEnum):
     INCOMPLETE = "incomplete"
     ERROR = "error"
     CANCELLED = "cancelled"
+    TRUNCATED = "truncated"  # the model stopped at its output length limit: "continue" asks for the rest
+    FILTERED = "filtered"  # the provider's content filter stopped the reply; `error` holds its reason
 
 
 class ProviderKind(StrEnum):
@@ -161,9 +163,11 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class Finish:
-    """The stream's terminator arrived. `reason` is normalised: stop, length, content_filter, other."""
+    """The stream's terminator arrived. `reason` is normalised: stop, length, content_filter, other;
+    `detail` is the provider's own word for it (`max_tokens`, `refusal`, ...)."""
 
     reason: str
+    detail: str | None = field(default=None, compare=False)
 
 
 StreamEvent = TextDelta | Usage | Finish

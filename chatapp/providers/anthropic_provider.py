@@ -41,6 +41,14 @@ class AnthropicProvider(SdkAdapter["anthropic.AsyncAnthropic"]):
             )
         return self._client
 
+    async def list_models(self, timeout: float) -> list[str]:
+        """The model ids Anthropic's models list offers; raises a classified ProviderError."""
+        try:
+            client = self._get_client().with_options(timeout=timeout)
+            return sorted([model.id async for model in client.models.list(limit=1000)])
+        except Exception as exc:
+            raise classify(exc, self.name) from exc
+
     def _params(self, request: ChatRequest) -> dict[str, Any]:
         max_tokens = request.max_tokens or min(
             self._spec.max_output_tokens or lookup(request.model).max_output_tokens, _DEFAULT_MAX_TOKENS
@@ -97,7 +105,7 @@ class AnthropicProvider(SdkAdapter["anthropic.AsyncAnthropic"]):
             raise ProviderError(ErrorKind.INTERRUPTED, "the stream ended before the reply was finished",
                                 provider=self.name)
         yield Usage(input_tokens, output_tokens)
-        yield Finish(_STOP_REASONS.get(stop_reason or "", "other"))
+        yield Finish(_STOP_REASONS.get(stop_reason or "", "other"), stop_reason)
 
 
 def _in_band_error(event: dict[str, Any], provider: str) -> ProviderError:

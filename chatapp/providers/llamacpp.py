@@ -177,6 +177,12 @@ class LlamaCppProvider:
                 self._last_reply = _stats(sent, first, last, time.perf_counter(), output_tokens)
             yield event
 
+    async def list_models(self, timeout: float) -> list[str]:
+        """The loaded model as its server lists it; before the load, the configured model's name."""
+        if self.state != "ready":
+            return [self.model]
+        return await (await self._get_delegate()).list_models(timeout)
+
     async def _get_delegate(self) -> OpenAIProvider:
         url = self.server.base_url
         if url is None:  # stopped between ready() and here; never let the adapter fall back to its default URL

@@ -36,7 +36,8 @@ def _params(xllamacpp: Any, config: dict[str, Any]) -> Any:
     params.model.path = config["model_path"]
     params.hostnames = ["127.0.0.1"]  # loopback only, whatever the library default becomes
     params.port = 0  # a free port chosen by the OS
-    params.api_keys = [config["api_key"]]
+    if config.get("api_key"):  # chatapp always sends one; a test runs a keyless server, as users often do
+        params.api_keys = [config["api_key"]]
     params.n_ctx = int(config["n_ctx"])
     params.n_parallel = 1  # one reply at a time gets the whole window; the scheduler queues the rest
     params.verbosity = 1  # errors only, into our stderr pipe (0 silences even load errors)

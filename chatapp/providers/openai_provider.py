@@ -49,6 +49,14 @@ class OpenAIProvider(SdkAdapter["openai.AsyncOpenAI"]):
             )
         return self._client
 
+    async def list_models(self, timeout: float) -> list[str]:
+        """The model ids the server lists (`GET /models`); raises a classified ProviderError."""
+        try:
+            page = await self._get_client().with_options(timeout=timeout).models.list()
+            return sorted(model.id for model in page.data)
+        except Exception as exc:
+            raise classify(exc, self.name) from exc
+
     def _params(self, request: ChatRequest) -> dict[str, Any]:
         messages: list[dict[str, str]] = []
         if request.system:
@@ -68,6 +76,7 @@ class OpenAIProvider(SdkAdapter["openai.AsyncOpenAI"]):
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         client = self._get_client()
         finish: str | None = None
+        detail: str | None = None
         started = False
         try:
             async with self._open(client, request) as response:
@@ -83,7 +92,8 @@ class OpenAIProvider(SdkAdapter["openai.AsyncOpenAI"]):
                         if text:
                             yield TextDelta(text)
                         if choice.get("finish_reason"):
-                            finish = _FINISH_REASONS.get(choice["finish_reason"], "other")
+                            detail = str(choice["finish_reason"])
+                            finish = _FINISH_REASONS.get(detail, "other")
                     usage = chunk.get("usage")
                     if usage and usage.get("prompt_tokens") is not None:
                         yield Usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
@@ -97,7 +107,7 @@ class OpenAIProvider(SdkAdapter["openai.AsyncOpenAI"]):
         if finish is None:
             raise ProviderError(ErrorKind.INTERRUPTED, "the stream ended before the reply was finished",
                                 provider=self.name)
-        yield Finish(finish)
+        yield Finish(finish, detail)
 
     @asynccontextmanager
     async def _open(self, client: openai.AsyncOpenAI, request: ChatRequest) -> AsyncIterator[Any]:

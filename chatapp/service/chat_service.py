@@ -28,12 +28,10 @@ from chatapp.domain import (
     ProviderError,
     ProviderKind,
     Role,
-    SetupHint,
     Target,
     TextDelta,
     TurnEvent,
     TurnFinished,
-    TurnStarted,
 )
 from chatapp.providers.registry import Availability, ProviderPool
 from chatapp.service.library import ConversationLibrary
@@ -49,6 +47,7 @@ if TYPE_CHECKING:
     from chatapp.service.batch_estimate import BatchEstimate
     from chatapp.service.batch_remote import RemoteBatchRun
     from chatapp.service.context_keeper import ContextKeeper, Gauge
+    from chatapp.service.model_catalog import ModelCatalog, ProviderEntry
     from chatapp.service.probe import ProbeResult
     from chatapp.service.titles import TitleMaker
     from chatapp.store.batch_jobs import BatchJobs, JobRecord
@@ -56,6 +55,7 @@ if TYPE_CHECKING:
     from chatapp.templates import ArmStats, Assignment, RenderedPrompt, TemplateLibrary
 
 _STATS_KEY = "engine_stats"
+_THEME_KEY = "theme"
 
 
 class ChatService(ConversationLibrary):
@@ -97,6 +97,12 @@ class ChatService(ConversationLibrary):
         from chatapp.service.titles import TitleMaker
 
         return TitleMaker(self.settings, self._store, self._engine)
+
+    @cached_property
+    def catalog(self) -> ModelCatalog:
+        from chatapp.service.model_catalog import ModelCatalog
+
+        return ModelCatalog(self.settings, self.pool, self._breaker, self.redact)
 
     def close(self) -> None:
         """Close a service that ran no turn (`ls`, `stats`, `templates`): only the store is open."""
@@ -161,6 +167,21 @@ class ChatService(ConversationLibrary):
         combined.merge(self._engine.stats)
         self._store.set_value(_STATS_KEY, json.dumps(combined.to_dict()))
 
+    # --- preferences -------------------------------------------------------------------------
+
+    def chosen_theme(self) -> str | None:
+        """The theme last picked in the app, unless the config's `theme` changed since: then the config's."""
+        try:
+            saved = json.loads(self.store.get_value(_THEME_KEY) or "{}")
+        except ValueError:
+            saved = {}
+        if isinstance(saved, dict) and saved.get("config") == self.settings.theme and saved.get("name"):
+            return str(saved["name"])
+        return self.settings.theme
+
+    def remember_theme(self, name: str) -> None:
+        self.store.set_value(_THEME_KEY, json.dumps({"name": name, "config": self.settings.theme}))
+
     # --- providers ---------------------------------------------------------------------------
 
     def providers(self) -> list[Availability]:
@@ -186,7 +207,7 @@ class ChatService(ConversationLibrary):
         window = self._learned_windows.get((spec.name, spec.model))
         return replace(spec, context_window=window) if window and spec.context_window is None else spec
 
-    async def _learned_spec(self, target: Target) -> ProviderSpec:
+    async def learned_spec(self, target: Target) -> ProviderSpec:
         """`_spec`, first asking an OpenAI-compatible server for the window of a model the table does not know
         (llama.cpp `/props`, vLLM `/v1/models`, Ollama `/api/show`); once per provider and model per run."""
         spec = self.settings.provider(target.provider).with_model(target.model)
@@ -414,7 +435,7 @@ class ChatService(ConversationLibrary):
 
         return [ArmStats(*row) for row in self._store.template_results(name)]
 
-    # --- a turn ------------------------------------------------------------------------------
+    # --- a turn and the actions on its messages ------------------------------------------------
 
     async def send(
         self, conversation_id: str | None, text: str, *, provider: str | None = None, model: str | None = None,
@@ -444,51 +465,89 @@ class ChatService(ConversationLibrary):
         else:
             self._store.set_provider(conversation_id, target.provider, target.model)
         user = self._store.add_message(conversation_id, Role.USER, text)
-        spec = await self._learned_spec(target)
-        system = self.system_prompt(conversation_id)
-        from chatapp.context import MessageTooLarge, NothingToSend, SystemPromptTooLarge
-        from chatapp.service.turn import Turn
+        from chatapp.service.turn import reply_to
 
-        try:
-            built = await self._context.build_async(conversation_id, spec, system)
-        except MessageTooLarge as exc:
-            reason = f"the message is {exc.tokens:,} tokens; {target.model} takes at most {exc.limit:,}"
-            refused = self._refused(user, target, reason, ErrorKind.CONTEXT_TOO_LONG)  # stored before a consumer
-            yield MessageTooLong(user.id, exc.tokens, exc.limit)  # that stops here (to truncate) moves on
-            yield refused
-            return
-        except SystemPromptTooLarge as exc:
-            yield self._refused(user, target, str(exc), ErrorKind.CONTEXT_TOO_LONG)
-            return
-        except NothingToSend as exc:
-            yield self._refused(user, target, str(exc), ErrorKind.INVALID_REQUEST)
-            return
-        turn = Turn(self, conversation_id, spec, system, built)
-        reply = turn.new_reply(target)
-        yield TurnStarted(conversation_id, user.id, reply.id, target.provider, target.model)
-        if spec.kind is ProviderKind.LLAMACPP:  # a local model: wait for its load (Esc cancels) first
-            load = self._pool.loading_state(target.provider)
-            try:
-                if load is None or load.state is not LoadState.READY:
-                    yield Notice(f"loading the local model {target.model}…")
-                await self._pool.wait_ready(target.provider)
-            except ProviderError as exc:
-                yield turn.fail(exc, target)
-                return
-        if built.hint and target.provider not in self._hinted:
-            self._hinted.add(target.provider)
-            yield SetupHint(built.hint)
-        # aclosing: a consumer that stops early (a closed pipe) closes the turn now, while the store is open.
-        async with aclosing(turn.run(self.settings.chain(target.provider, explicit=explicit))) as events:
+        async with aclosing(reply_to(self, conversation_id, user.id, target, title=title,
+                                     explicit=explicit)) as events:
             async for event in events:
-                if title and isinstance(event, TurnFinished) and event.status is MessageStatus.COMPLETE:
-                    self._titles.schedule(conversation_id, Target(event.provider, event.model))
                 yield event
 
-    def _refused(self, user: Message, target: Target, reason: str, kind: ErrorKind) -> TurnFinished:
-        """No request could be built: the user's message stays, marked with why; nothing was sent."""
-        self._store.update_message(user.id, status=MessageStatus.ERROR, error=reason)
-        return TurnFinished("", MessageStatus.ERROR, target.provider, target.model, reason, kind)
+    def regenerate(self, conversation_id: str, *, provider: str | None = None,
+                   model: str | None = None) -> AsyncIterator[TurnEvent]:
+        """A new reply to the last user message, from this or another provider; the replies it replaces stay
+        stored as a branch. Raises ValueError when there is no user message to answer."""
+        from chatapp.service.message_actions import regenerate
+
+        return regenerate(self, conversation_id, self.target_for(conversation_id, provider, model))
+
+    def edit_and_resend(self, conversation_id: str, message_id: str, text: str, *, provider: str | None = None,
+                        model: str | None = None) -> AsyncIterator[TurnEvent]:
+        """Replace an earlier user message by `text` and answer it; the old message and the turns after it
+        stay stored as a branch. Raises ValueError for a message that is not a user message on the path."""
+        from chatapp.service.message_actions import edit_and_resend
+
+        return edit_and_resend(self, conversation_id, message_id, text, provider=provider, model=model)
+
+    def continue_reply(self, conversation_id: str, message_id: str, *, provider: str | None = None,
+                       model: str | None = None) -> AsyncIterator[TurnEvent]:
+        """Ask for the rest of a reply that stopped at the length limit and append it to the same message.
+        Raises ValueError unless `message_id` is the conversation's last reply and was truncated."""
+        from chatapp.service.message_actions import continue_reply
+
+        return continue_reply(self, conversation_id, message_id, self.target_for(conversation_id, provider, model))
+
+    def first_hint(self, provider: str) -> bool:
+        """True the first time this run a setup hint for `provider` is due (each is given once)."""
+        if provider in self._hinted:
+            return False
+        self._hinted.add(provider)
+        return True
+
+    def next_available_provider(self, current: str | None) -> Target | None:
+        """The provider after `current` in config order that can take a turn now (wrapping), at its default
+        model; None when no other provider is available."""
+        names = list(self.settings.providers)
+        if not names:
+            return None
+        start = names.index(current) + 1 if current in names else 0
+        for name in names[start:] + names[:start]:
+            if name != current and self.catalog.entry(name).usable:
+                return Target(name, self.settings.provider(name).model)
+        return None
+
+    # --- models and providers for the picker -------------------------------------------------
+
+    def model_entries(self) -> list[ProviderEntry]:
+        """Every provider with its state and the models it listed (cached; see `refresh_models`)."""
+        return self.catalog.entries()
+
+    def refresh_models(self, *, force: bool = False) -> None:
+        """Fetch missing or stale model listings in the background (needs a running event loop)."""
+        self.catalog.refresh(force=force)
+
+    async def wait_models(self) -> None:
+        await self.catalog.wait()
+
+    async def discover_servers(self) -> list[str]:
+        """Probe the configured loopback ports once; the names of the servers found (now providers)."""
+        return [server.name for server in await self.catalog.discover()]
+
+    def reenable_provider(self, name: str) -> None:
+        """Put a provider that was disabled (a refused key) or resting (breaker) back in service."""
+        if "engine" in self.__dict__:
+            self.engine.reset_provider(name)
+
+    def _breaker(self, name: str) -> tuple[str, str | None]:
+        if "engine" not in self.__dict__:  # no request ran yet: nothing can have tripped
+            return "closed", None
+        return self.engine.breaker_state(name), self.engine.breaker_reason(name)
+
+    def chain(self, first: str, *, explicit: bool = False) -> tuple[str, ...]:
+        """The provider and then its fallbacks, in the configured order; only the provider itself when the
+        user chose it explicitly, unless the config consents to falling back from an explicit choice."""
+        if explicit and not self.settings.fallback_on_explicit:
+            return (first,)
+        return (first, *(name for name in self.settings.fallback if name != first))
 
     def system_prompt(self, conversation_id: str) -> str | None:
         conversation = self._store.get_conversation(conversation_id)

@@ -31,7 +31,8 @@ from chatapp.engine import Job, Priority, RequestEngine
 from chatapp.store.context_records import ContextRecords, SummaryRow
 from chatapp.store.conversations import Store
 
-_SENT_REPLY_STATUSES = (MessageStatus.COMPLETE, MessageStatus.CANCELLED)
+_SENT_REPLY_STATUSES = (MessageStatus.COMPLETE, MessageStatus.CANCELLED, MessageStatus.TRUNCATED,
+                        MessageStatus.FILTERED)
 _SUMMARY_MAX_TOKENS = 800
 # "compress now": summarize everything but the newest turns, whatever the window usage.
 _FORCED_COMPRESS_AT, _FORCED_TARGET = 1e-9, 1e-10  # "compress now": everything but the newest turns

@@ -1,7 +1,8 @@
 """One turn's run through the request engine, written to the store as it streams.
 
 Restarts after shown text keep that text as an incomplete message and open a fresh reply; a
-context-too-long answer compresses older turns and tries once more.
+context-too-long answer compresses older turns and tries once more. A reply that stopped at the length
+limit is stored as truncated; "continue" resumes that same message with one extra instruction.
 """
 
 from __future__ import annotations
@@ -9,29 +10,39 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from chatapp.config import ProviderSpec
-from chatapp.context import BuiltContext, MessageTooLarge
+from chatapp.context import BuiltContext, MessageTooLarge, NothingToSend, SystemPromptTooLarge
 from chatapp.domain import (
+    ChatMessage,
     ChatRequest,
     ErrorKind,
+    LoadState,
     Finish,
     Message,
     MessageStatus,
+    MessageTooLong,
     Notice,
     ProviderError,
+    ProviderKind,
     ReplyRestarted,
     Role,
+    SetupHint,
     Target,
     TextDelta,
     TurnEvent,
     TurnFinished,
+    TurnStarted,
     Usage,
 )
 from chatapp.engine import AttemptFailed, AttemptStarted, Job, Priority
 from chatapp.store.db import StoreError
 from chatapp.store.reply_writer import ReplyWriter
+
+CONTINUE_INSTRUCTION = ("Your last reply was cut off at the length limit. Continue it from exactly where it "
+                        "stopped, without repeating anything and without any preamble.")
 
 if TYPE_CHECKING:
     from chatapp.service import ChatService
@@ -48,6 +59,8 @@ class Turn:
         self._builds: dict[str, BuiltContext] = {spec.name: built}
         self._reply: Message | None = None
         self._writer: ReplyWriter | None = None
+        self._continuing = False
+        self._finish: Finish | None = None
 
     def new_reply(self, target: Target) -> Message:
         self._reply = self._store.add_message(
@@ -55,6 +68,14 @@ class Turn:
         )
         self._writer = ReplyWriter(self._store, self._reply.id)
         return self._reply
+
+    def resume_reply(self, reply: Message) -> Message:
+        """Append to a truncated reply: the model is asked to go on, and its text joins the same message."""
+        self._store.update_message(reply.id, error="")  # stays `truncated` (and in the history) until it ends
+        self._reply = reply
+        self._writer = ReplyWriter(self._store, reply.id, initial=reply.content)
+        self._continuing = True
+        return reply
 
     def _build_request(self, spec: ProviderSpec) -> ChatRequest:
         """Called by the engine for each provider it tries: the context is rebuilt for that model's window."""
@@ -66,6 +87,9 @@ class Turn:
                 raise ProviderError(ErrorKind.CONTEXT_TOO_LONG, f"the message does not fit {spec.model}'s window",
                                     provider=spec.name) from exc
             self._builds[spec.name] = built
+        if self._continuing:
+            extra = ChatMessage(Role.USER, CONTINUE_INSTRUCTION)
+            return replace(built.request, messages=(*built.request.messages, extra))
         return built.request
 
     async def run(self, chain: tuple[str, ...]) -> AsyncGenerator[TurnEvent, None]:
@@ -92,6 +116,9 @@ class Turn:
                             if event.had_output:
                                 reason = self._service.redact(str(event.error))
                                 self._writer.close(MessageStatus.INCOMPLETE, error=reason)
+                            continue
+                        if isinstance(event, Finish):
+                            self._finish = event
                             continue
                         if isinstance(event, TextDelta):
                             self._writer.append(event.text)
@@ -124,11 +151,22 @@ class Turn:
                 yield self.fail(error, answering)
                 return
             break
-        self._writer.close(MessageStatus.COMPLETE)
+        status, note = self._finished_status(answering)
+        self._writer.close(status, error=note)
         self._store.set_provider(self._conversation_id, answering.provider, answering.model)
         self._service._context.schedule_compression(self._conversation_id, self._spec, self._system)
-        yield TurnFinished(self._reply.id, MessageStatus.COMPLETE, answering.provider, answering.model,
+        yield TurnFinished(self._reply.id, status, answering.provider, answering.model, note,
                            usage=self._writer.usage)
+
+    def _finished_status(self, answering: Target) -> tuple[MessageStatus, str | None]:
+        """A finished stream is complete unless the model hit its length limit or a content filter."""
+        reason = self._finish.reason if self._finish else "stop"
+        detail = self._finish.detail if self._finish else None
+        if reason == "length":
+            return MessageStatus.TRUNCATED, f"stopped at the length limit ({detail or reason})"
+        if reason == "content_filter":
+            return MessageStatus.FILTERED, f"stopped by {answering.provider}'s content filter ({detail or reason})"
+        return MessageStatus.COMPLETE, None
 
     async def _recompress(self) -> bool:
         try:
@@ -146,3 +184,53 @@ class Turn:
         self._writer.close(status, error=message)
         return TurnFinished(self._reply.id, status, answering.provider, answering.model, message, exc.kind,
                             self._writer.usage)
+
+
+async def reply_to(service: ChatService, conversation_id: str, user_id: str, target: Target, *,
+                   title: bool = False, explicit: bool = False, resume: Message | None = None,
+                   ) -> AsyncGenerator[TurnEvent, None]:
+    """Answer the conversation as it stands (its last user message is `user_id`) with a new reply, or by
+    appending to the truncated reply `resume`. `title`: name an untitled conversation afterwards;
+    `explicit`: see `ChatService.send`."""
+    spec = await service._learned_spec(target)
+    system = service.system_prompt(conversation_id)
+    try:
+        built = await service._context.build_async(conversation_id, spec, system)
+    except MessageTooLarge as exc:
+        reason = f"the message is {exc.tokens:,} tokens; {target.model} takes at most {exc.limit:,}"
+        refused = _refused(service, user_id, target, reason, ErrorKind.CONTEXT_TOO_LONG)  # stored before a
+        yield MessageTooLong(user_id, exc.tokens, exc.limit)  # consumer that stops here (to truncate) moves on
+        yield refused
+        return
+    except SystemPromptTooLarge as exc:
+        yield _refused(service, user_id, target, str(exc), ErrorKind.CONTEXT_TOO_LONG)
+        return
+    except NothingToSend as exc:
+        yield _refused(service, user_id, target, str(exc), ErrorKind.INVALID_REQUEST)
+        return
+    turn = Turn(service, conversation_id, spec, system, built)
+    reply = turn.resume_reply(resume) if resume is not None else turn.new_reply(target)
+    yield TurnStarted(conversation_id, user_id, reply.id, target.provider, target.model)
+    if spec.kind is ProviderKind.LLAMACPP:  # a local model: wait for its load (Esc cancels) first
+        load = service._pool.loading_state(target.provider)
+        try:
+            if load is None or load.state is not LoadState.READY:
+                yield Notice(f"loading the local model {target.model}…")
+            await service._pool.wait_ready(target.provider)
+        except ProviderError as exc:
+            yield turn.fail(exc, target)
+            return
+    if built.hint and service.first_hint(target.provider):
+        yield SetupHint(built.hint)
+    # aclosing: a consumer that stops early (a closed pipe) closes the turn now, while the store is open.
+    async with aclosing(turn.run(service.settings.chain(target.provider, explicit=explicit))) as events:
+        async for event in events:
+            if title and isinstance(event, TurnFinished) and event.status is MessageStatus.COMPLETE:
+                service._titles.schedule(conversation_id, Target(event.provider, event.model))
+            yield event
+
+
+def _refused(service: ChatService, user_id: str, target: Target, reason: str, kind: ErrorKind) -> TurnFinished:
+    """No request could be built: the user's message stays, marked with why; nothing was sent."""
+    service._store.update_message(user_id, status=MessageStatus.ERROR, error=reason)
+    return TurnFinished("", MessageStatus.ERROR, target.provider, target.model, reason, kind)

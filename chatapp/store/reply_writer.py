@@ -20,10 +20,10 @@ FLUSH_SECONDS = 0.25
 class ReplyWriter:
     """Accumulates a streaming reply and flushes it to the store at most every FLUSH_SECONDS."""
 
-    def __init__(self, store: Store, message_id: str) -> None:
+    def __init__(self, store: Store, message_id: str, initial: str = "") -> None:
         self._store = store
         self._message_id = message_id
-        self._parts: list[str] = []
+        self._parts: list[str] = [initial] if initial else []
         self._last_flush = time.monotonic()
         self._saved_bytes = 0
         self.usage: Usage | None = None

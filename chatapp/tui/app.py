@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path, PurePath
 from typing import ClassVar
 
@@ -10,6 +11,7 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.theme import Theme
 
 from chatapp.config import ConfigError, Settings
 from chatapp.service import ChatService, Target
@@ -43,12 +45,13 @@ class ChatApp(App[None]):
         settings = self.service.settings
         for theme in load_themes(settings.paths.themes_dir, on_problem=self._theme_problem):
             self.register_theme(theme)
-        if settings.theme:
-            if settings.theme in self.available_themes:
-                self.theme = settings.theme
+        theme = self.service.chosen_theme()
+        if theme:
+            if theme in self.available_themes:
+                self.theme = theme
             else:
-                self.notify(f"theme {settings.theme!r} not found; using {self.theme}", severity="warning",
-                            markup=False)
+                self.notify(f"theme {theme!r} not found; using {self.theme}", severity="warning", markup=False)
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
         if settings.keys:
             self.set_keymap(settings.keys)
         for notice in self.service.notices():  # a damaged database set aside, modes tightened, ...
@@ -56,18 +59,34 @@ class ChatApp(App[None]):
         self.push_screen(ChatScreen(self.service, self._target, self._conversation_id))
         self.call_after_refresh(self._after_first_paint)
 
+    def _after_first_paint(self) -> None:
+        if self._target is not None:
+            self.service.start_provider(self._target.provider)  # a local model starts loading now
+        self._warm_provider()
+        self._discover_servers()
+
+    def _remember_theme(self, theme: Theme) -> None:
+        self.service.remember_theme(theme.name)
+
+    @work(group="discover", name="discover-servers", exit_on_error=False)
+    async def _discover_servers(self) -> None:
+        """Look for local model servers (Ollama, LM Studio, llama.cpp, vLLM) once the first screen is up."""
+        found = await self.service.discover_servers()
+        if found:
+            self.notify(f"Found on this machine: {', '.join(found)} (F3 to pick a model)", timeout=6)
+
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """The palette offers every action the chat screen and its messages have a key for."""
         yield from super().get_system_commands(screen)
         if isinstance(screen, ChatScreen) and screen.persona:
             yield SystemCommand("Clear persona", f"Drop {screen.persona} from this conversation's later turns",
                                 screen.action_clear_persona)
         if isinstance(screen, ChatScreen):
             yield from self._conversation_commands(screen)
+        from chatapp.tui.screens.help import binding_rows_for
 
-    def _after_first_paint(self) -> None:
-        if self._target is not None:
-            self.service.start_provider(self._target.provider)  # a local model starts loading now
-        self._warm_provider()
+        for title, help_text, action in binding_rows_for(screen, self.service.settings.keys):
+            yield SystemCommand(title, help_text, partial(screen.run_action, action))
 
     @staticmethod
     def _conversation_commands(screen: ChatScreen) -> Iterable[SystemCommand]:

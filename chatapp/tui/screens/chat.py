@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -30,12 +31,14 @@ from chatapp.domain import (
     SetupHint,
     Target,
     TextDelta,
+    TurnEvent,
     TurnFinished,
     TurnStarted,
     Usage,
 )
 from chatapp.service import ChatService
 from chatapp.textsafe import visible
+from chatapp.tui.screens.chat_actions import ChatActions
 from chatapp.tui.screens.chat_history import collapse_restarts, message_widgets, reply_label
 from chatapp.tui.screens.choice import ChoiceScreen
 from chatapp.tui.widgets.message import AssistantMessage, BranchMarker, NoticeMessage, UserMessage
@@ -74,21 +77,28 @@ class _RunningReply:
 
     prompt: str
     view: AssistantMessage
+    events: AsyncIterator[TurnEvent]
+    user: UserMessage | None = None  # learns its message id when the turn starts
     shown: bool = True
     restarts: int = 0
     notice: NoticeMessage | None = None  # the turn's latest retry/fallback notice, updated in place
 
 
-class ChatScreen(Screen[None]):
+class ChatScreen(ChatActions, Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop reply", id="stop"),
         Binding("ctrl+n", "new_conversation", "New chat", id="new_conversation"),
+        # priority: a remapped key (f6, say) must win over the prompt's own bindings while it has focus
+        Binding("f2", "switch_provider", "Next provider", id="switch_provider", priority=True),
+        Binding("f3", "pick_model", "Models", id="pick_model", priority=True),
         Binding("ctrl+t", "templates", "Templates", id="templates"),
         Binding("ctrl+o", "stats", "Stats", id="stats"),
         Binding("ctrl+g", "conversations", "Chats", id="conversations"),
         Binding("alt+left", "step_branch(-1)", "Previous version", id="previous_branch", show=False),
         Binding("alt+right", "step_branch(1)", "Next version", id="next_branch", show=False),
         Binding("ctrl+l", "compress", "Compress", id="compress"),
+        Binding("ctrl+r", "regenerate", "Regenerate", id="regenerate_last", show=False),
+        Binding("f1", "help", "Help", id="help", priority=True),
         # Priority: they scroll the conversation while the prompt (a TextArea with its own paging) has focus.
         Binding("pageup", "scroll_messages('page_up')", "Scroll up", id="scroll_up", show=False, priority=True),
         Binding("pagedown", "scroll_messages('page_down')", "Scroll down", id="scroll_down", show=False,
@@ -109,6 +119,7 @@ class ChatScreen(Screen[None]):
         self._live_reply: _RunningReply | None = None
         self._stopped_prompt: str | None = None  # Esc after a stop puts it back in the prompt
         self._told_local_default = False  # the "which local model, how to pull one" note: once per run
+        self.editing: UserMessage | None = None  # an earlier message being edited: Enter resends it
 
     def compose(self) -> ComposeResult:
         yield MessageList(id="messages")
@@ -190,6 +201,7 @@ class ChatScreen(Screen[None]):
         """
         self._leave_running_reply()
         self._stopped_prompt = None
+        self.editing = None
         self.conversation_id = conversation_id
         self.status.persona = self.service.persona(conversation_id) or ""
         self.message_list.remove_children()
@@ -247,18 +259,41 @@ class ChatScreen(Screen[None]):
 
     def _start_reply(self, text: str) -> None:
         assert self.target is not None
-        self.message_list.mount(UserMessage(text))
-        self._current = AssistantMessage(label=f"{self.target.provider} · {self.target.model}")
-        self.message_list.mount(self._current)
+        target = self.target
+        edited, self.editing = self.editing, None
+        events: AsyncIterator[TurnEvent]
+        if edited is not None and edited.message_id and self.conversation_id and edited.is_attached:
+            self.remove_from(edited)  # the old turns stay in the store as a branch
+            events = self.service.edit_and_resend(self.conversation_id, edited.message_id, text,
+                                                  provider=target.provider, model=target.model)
+        else:
+            events = self.service.send(self.conversation_id, text, provider=target.provider, model=target.model,
+                                       title=True)
+        user = UserMessage(text)
+        self.message_list.mount(user)
+        self.start_reply_view(events, target, text, user=user)
+
+    def start_reply_view(self, events: AsyncIterator[TurnEvent], target: Target, text: str = "",
+                         view: AssistantMessage | None = None, user: UserMessage | None = None) -> None:
+        """Show a reply streaming from `events` in `view` (a new message view by default)."""
+        if view is None:
+            view = AssistantMessage(label=f"{target.provider} · {target.model}")
+            self.message_list.mount(view)
+        self._current = view
         self.message_list.anchor()
-        self._live_reply = _RunningReply(text, self._current)
-        self._reply_worker = self._stream_reply(self._live_reply, self.target)
+        self._live_reply = _RunningReply(text, view, events, user)
+        self._reply_worker = self._stream_reply(self._live_reply, target)
+
+    def remove_from(self, widget: Widget) -> None:
+        """Take `widget` and every message after it off the screen."""
+        children = list(self.message_list.children)
+        for child in children[children.index(widget):]:
+            child.remove()
 
     @work(group="reply", name="reply", exit_on_error=False)
     async def _stream_reply(self, running: _RunningReply, target: Target) -> None:
         self.status.activity = "waiting"  # until the first token: a silent server is not "streaming"
-        async for event in self.service.send(self.conversation_id, running.prompt, provider=target.provider,
-                                             model=target.model, title=True):
+        async for event in running.events:
             if not running.shown:  # ctrl+n moved on: the service still saves every event
                 if isinstance(event, TurnFinished):
                     self.notify(f"The reply in the previous conversation {event.status.value} (saved).",
@@ -271,6 +306,8 @@ class ChatScreen(Screen[None]):
             elif isinstance(event, TurnStarted):
                 self.conversation_id = event.conversation_id
                 view.message_id = event.assistant_message_id
+                if running.user is not None:
+                    running.user.message_id = event.user_message_id
             elif isinstance(event, Usage):
                 self.status.tokens = f"{event.input_tokens:,} in · {event.output_tokens:,} out"
             elif isinstance(event, SetupHint):  # about the setup, not this conversation
@@ -499,6 +536,8 @@ class ChatScreen(Screen[None]):
         prompt = self.prompt
         if event.is_printable and event.character and self.focused is not prompt:
             focused = self.focused
+            if self.is_message_key(focused, event.key):
+                return  # a focused message's own action (c: copy, …)
             if focused is None or focused is self.message_list or self.message_list in focused.ancestors:
                 event.stop()
                 prompt.focus()

@@ -3,7 +3,10 @@ or Markdown renderables, never as a markup string."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
+from textual.binding import Binding, BindingType
 from textual.widgets import Collapsible, Static
 
 from chatapp.domain import MessageStatus
@@ -15,12 +18,25 @@ _STATUS_NOTES = {
     MessageStatus.INCOMPLETE: "incomplete",
     MessageStatus.ERROR: "failed",
     MessageStatus.STREAMING: "streaming…",
+    MessageStatus.TRUNCATED: "truncated",
+    MessageStatus.FILTERED: "filtered",
 }
 
+# The actions live on the chat screen (they need the service); a focused message only offers them.
+_COPY_BINDINGS: list[BindingType] = [
+    Binding("c", "screen.copy_message", "Copy", id="copy_message"),
+]
 
-class UserMessage(Static):
+
+class UserMessage(Static, can_focus=True):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *_COPY_BINDINGS,
+        Binding("e", "screen.edit_message", "Edit & resend", id="edit_message"),
+    ]
+
     def __init__(self, content: str, *, message_id: str | None = None) -> None:
         super().__init__(Text(visible(content)), classes="message user")
+        self.raw_text = content  # as typed, for copy and edit
         self.message_id = message_id
 
 
@@ -40,18 +56,33 @@ class NoticeMessage(Static):
         super().__init__(Text(visible(text)), classes="notice error" if error else "notice")
 
 
-class AssistantMessage(MessageView):
+class AssistantMessage(MessageView, can_focus=True):
     """A reply: label row (provider · model), the Markdown text, a note when it did not complete."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *_COPY_BINDINGS,
+        Binding("k", "screen.copy_code", "Copy code", id="copy_code"),
+        Binding("r", "screen.regenerate", "Regenerate", id="regenerate"),
+        Binding("R", "screen.regenerate_on", "Regenerate on…", id="regenerate_on"),
+        Binding("n", "screen.continue_reply", "Continue", id="continue_reply"),
+    ]
 
     def __init__(self, content: str = "", *, label: str = "", status: MessageStatus = MessageStatus.STREAMING,
                  error: str | None = None, message_id: str | None = None) -> None:
         super().__init__(content, streaming=status is MessageStatus.STREAMING, label=label,
                          classes="message assistant")
         self.message_id = message_id
+        self.status = status
         if status is not MessageStatus.STREAMING:
             self.set_status(status, error)
 
+    @property
+    def raw_text(self) -> str:
+        """The reply as received (not as rendered), for copy."""
+        return self.text
+
     def set_status(self, status: MessageStatus, error: str | None = None) -> None:
+        self.status = status
         if status is not MessageStatus.STREAMING:
             self.finish()
         note = _STATUS_NOTES.get(status, "")
@@ -59,7 +90,8 @@ class AssistantMessage(MessageView):
             note = f"{note}: {error}" if note else error
         self.set_note(note)
         self.set_class(status is MessageStatus.ERROR, "-error")
-        self.set_class(status in (MessageStatus.CANCELLED, MessageStatus.INCOMPLETE), "-partial")
+        self.set_class(status in (MessageStatus.CANCELLED, MessageStatus.INCOMPLETE, MessageStatus.TRUNCATED,
+                                  MessageStatus.FILTERED), "-partial")
         self.restyle()
 
 
