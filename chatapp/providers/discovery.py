@@ -14,6 +14,7 @@ from urllib.error import URLError
 from urllib.parse import urlsplit
 
 from chatapp.config import ProviderSpec
+from chatapp.domain import ProviderKind
 
 # Names users know these servers by, keyed by their default port.
 _KNOWN_PORTS = {11434: "ollama", 1234: "lmstudio", 8080: "llama.cpp", 8000: "vllm"}
@@ -28,7 +29,7 @@ class FoundServer:
 
     def spec(self) -> ProviderSpec:
         """A provider for this server: the OpenAI wire protocol, no key, its first model by default."""
-        return ProviderSpec(name=self.name, kind="openai", model=self.models[0], base_url=self.base_url)
+        return ProviderSpec(name=self.name, kind=ProviderKind.OPENAI, model=self.models[0], base_url=self.base_url)
 
 
 def server_name(base_url: str) -> str:

@@ -7,7 +7,7 @@ it streams (flushed at least every FLUSH_SECONDS) and ends with a final status, 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from dataclasses import replace
 from functools import cached_property
@@ -17,15 +17,9 @@ from chatapp import model_facts
 from chatapp.config import ProviderSpec, Settings
 from chatapp.domain import (
     Conversation,
-    ErrorKind,
-    LoadState,
     Message,
-    MessageStatus,
-    MessageTooLong,
     MetaKey,
     ModelLoad,
-    Notice,
-    ProviderError,
     ProviderKind,
     Role,
     Target,
@@ -102,7 +96,7 @@ class ChatService(ConversationLibrary):
     def catalog(self) -> ModelCatalog:
         from chatapp.service.model_catalog import ModelCatalog
 
-        return ModelCatalog(self.settings, self.pool, self._breaker, self.redact)
+        return ModelCatalog(self.settings, self._pool, self._breaker, self.redact)
 
     def close(self) -> None:
         """Close a service that ran no turn (`ls`, `stats`, `templates`): only the store is open."""
@@ -172,7 +166,7 @@ class ChatService(ConversationLibrary):
     def chosen_theme(self) -> str | None:
         """The theme last picked in the app, unless the config's `theme` changed since: then the config's."""
         try:
-            saved = json.loads(self.store.get_value(_THEME_KEY) or "{}")
+            saved = json.loads(self._store.get_value(_THEME_KEY) or "{}")
         except ValueError:
             saved = {}
         if isinstance(saved, dict) and saved.get("config") == self.settings.theme and saved.get("name"):
@@ -180,7 +174,7 @@ class ChatService(ConversationLibrary):
         return self.settings.theme
 
     def remember_theme(self, name: str) -> None:
-        self.store.set_value(_THEME_KEY, json.dumps({"name": name, "config": self.settings.theme}))
+        self._store.set_value(_THEME_KEY, json.dumps({"name": name, "config": self.settings.theme}))
 
     # --- providers ---------------------------------------------------------------------------
 
@@ -207,7 +201,7 @@ class ChatService(ConversationLibrary):
         window = self._learned_windows.get((spec.name, spec.model))
         return replace(spec, context_window=window) if window and spec.context_window is None else spec
 
-    async def learned_spec(self, target: Target) -> ProviderSpec:
+    async def _learned_spec(self, target: Target) -> ProviderSpec:
         """`_spec`, first asking an OpenAI-compatible server for the window of a model the table does not know
         (llama.cpp `/props`, vLLM `/v1/models`, Ollama `/api/show`); once per provider and model per run."""
         spec = self.settings.provider(target.provider).with_model(target.model)
@@ -535,12 +529,12 @@ class ChatService(ConversationLibrary):
     def reenable_provider(self, name: str) -> None:
         """Put a provider that was disabled (a refused key) or resting (breaker) back in service."""
         if "engine" in self.__dict__:
-            self.engine.reset_provider(name)
+            self._engine.reset_provider(name)
 
     def _breaker(self, name: str) -> tuple[str, str | None]:
         if "engine" not in self.__dict__:  # no request ran yet: nothing can have tripped
             return "closed", None
-        return self.engine.breaker_state(name), self.engine.breaker_reason(name)
+        return self._engine.breaker_state(name), self._engine.breaker_reason(name)
 
     def chain(self, first: str, *, explicit: bool = False) -> tuple[str, ...]:
         """The provider and then its fallbacks, in the configured order; only the provider itself when the

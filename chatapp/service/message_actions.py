@@ -17,19 +17,19 @@ if TYPE_CHECKING:
 
 
 async def regenerate(service: ChatService, conversation_id: str, target: Target) -> AsyncIterator[TurnEvent]:
-    path = service.store.messages(conversation_id)
+    path = service._store.messages(conversation_id)
     last_user = next((i for i in range(len(path) - 1, -1, -1) if path[i].role is Role.USER), None)
     if last_user is None:
         raise ValueError("there is no message to answer yet")
     service.branch_from(conversation_id, path[last_user].id)  # the new reply: a sibling of the old ones
-    service.store.set_provider(conversation_id, target.provider, target.model)
+    service._store.set_provider(conversation_id, target.provider, target.model)
     async for event in reply_to(service, conversation_id, path[last_user].id, target):
         yield event
 
 
 async def edit_and_resend(service: ChatService, conversation_id: str, message_id: str, text: str, *,
                           provider: str | None, model: str | None) -> AsyncIterator[TurnEvent]:
-    path = service.store.messages(conversation_id)
+    path = service._store.messages(conversation_id)
     index = next((i for i, m in enumerate(path) if m.id == message_id and m.role is Role.USER), None)
     if index is None:
         raise ValueError("only a message you wrote in this conversation can be edited")
@@ -40,7 +40,7 @@ async def edit_and_resend(service: ChatService, conversation_id: str, message_id
 
 async def continue_reply(service: ChatService, conversation_id: str, message_id: str,
                          target: Target) -> AsyncIterator[TurnEvent]:
-    path = service.store.messages(conversation_id)
+    path = service._store.messages(conversation_id)
     if not path or path[-1].id != message_id or path[-1].status is not MessageStatus.TRUNCATED:
         raise ValueError("only the last reply, cut off at the length limit, can be continued")
     user = next(m for m in reversed(path) if m.role is Role.USER)

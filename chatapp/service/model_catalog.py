@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chatapp.config import Settings
-from chatapp.domain import ProviderError
+from chatapp.domain import LoadState, ProviderError
 from chatapp.providers.discovery import FoundServer, probe_server
 from chatapp.providers.registry import ProviderPool
 
@@ -67,6 +67,7 @@ class ModelCatalog:
     def entry(self, name: str) -> ProviderEntry:
         spec = self._settings.provider(name)
         listing = self._listings.get(name)
+        models: tuple[str, ...]
         if listing is None:
             shown, models, error = "not asked", (), None
         elif listing.task is not None and not listing.task.done():
@@ -82,10 +83,10 @@ class ModelCatalog:
         if not availability.available:
             return ("no key" if availability.reason.startswith("no API key") else "unavailable"), availability.reason
         loading = self._pool.loading_state(name)
-        if loading is not None and loading[0] == "loading":
+        if loading is not None and loading.state is LoadState.LOADING:
             return "loading", "loading the model"
-        if loading is not None and loading[0] == "failed":
-            return "unavailable", loading[1] or "the model failed to load"
+        if loading is not None and loading.state is LoadState.FAILED:
+            return "unavailable", loading.detail or "the model failed to load"
         breaker, reason = self._breaker(name)
         if breaker == "disabled":
             return "disabled", f"{reason or 'the key was refused'}: fix the key, then re-enable it"

@@ -19,8 +19,8 @@ from chatapp.domain import (
     ChatMessage,
     ChatRequest,
     ErrorKind,
-    LoadState,
     Finish,
+    LoadState,
     Message,
     MessageStatus,
     MessageTooLong,
@@ -129,8 +129,6 @@ class Turn:
                                 self._service._context.observe(built, event)
                         elif isinstance(event, Notice):
                             event = Notice(self._service.redact(event.text))
-                        elif isinstance(event, Finish):
-                            continue  # the turn's own TurnFinished says how it ended
                         yield event
             except ProviderError as exc:
                 if exc.kind is ErrorKind.CONTEXT_TOO_LONG and not compressed and not self._writer.text:

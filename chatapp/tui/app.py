@@ -45,12 +45,12 @@ class ChatApp(App[None]):
         settings = self.service.settings
         for theme in load_themes(settings.paths.themes_dir, on_problem=self._theme_problem):
             self.register_theme(theme)
-        theme = self.service.chosen_theme()
-        if theme:
-            if theme in self.available_themes:
-                self.theme = theme
+        chosen = self.service.chosen_theme()
+        if chosen:
+            if chosen in self.available_themes:
+                self.theme = chosen
             else:
-                self.notify(f"theme {theme!r} not found; using {self.theme}", severity="warning", markup=False)
+                self.notify(f"theme {chosen!r} not found; using {self.theme}", severity="warning", markup=False)
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         if settings.keys:
             self.set_keymap(settings.keys)

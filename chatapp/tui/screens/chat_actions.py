@@ -16,12 +16,20 @@ from chatapp.tui.widgets.code_blocks import code_blocks
 from chatapp.tui.widgets.message import AssistantMessage, NoticeMessage, UserMessage
 
 if TYPE_CHECKING:
-    from textual.containers import VerticalScroll
+    from collections.abc import AsyncIterator
 
+    from textual.screen import Screen
+
+    from chatapp.domain import TurnEvent
     from chatapp.service import ChatService
+    from chatapp.tui.widgets.message_list import MessageList
+
+    _ScreenBase = Screen[None]
+else:
+    _ScreenBase = object
 
 
-class ChatActions:
+class ChatActions(_ScreenBase):
     """Mixed into `ChatScreen` (which provides the attributes declared below)."""
 
     if TYPE_CHECKING:  # provided by ChatScreen
@@ -29,7 +37,17 @@ class ChatActions:
         target: Target | None
         conversation_id: str | None
         editing: UserMessage | None
-        message_list: VerticalScroll
+
+        @property
+        def message_list(self) -> MessageList: ...
+
+        @property
+        def replying(self) -> bool: ...
+
+        def set_target(self, target: Target | None) -> None: ...
+
+        def start_reply_view(self, events: AsyncIterator[TurnEvent], target: Target, text: str = "",
+                             view: AssistantMessage | None = None, user: UserMessage | None = None) -> None: ...
 
     # --- providers and models ---------------------------------------------------------------
 
@@ -125,7 +143,7 @@ class ChatActions:
     # --- regenerate, edit, continue -------------------------------------------------------
 
     def _can_start(self) -> bool:
-        if self._reply_running:
+        if self.replying:
             self.notify("A reply is still streaming: press Esc to stop it first.", severity="warning")
             return False
         if self.target is None or self.conversation_id is None:
@@ -170,7 +188,7 @@ class ChatActions:
         if not isinstance(message, UserMessage) or message.message_id is None:
             self.notify("Nothing to edit yet.")
             return
-        if self._reply_running:
+        if self.replying:
             self.notify("A reply is still streaming: press Esc to stop it first.", severity="warning")
             return
         self.editing = message

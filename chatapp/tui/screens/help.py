@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import ClassVar
 
 from rich.text import Text
@@ -76,7 +76,7 @@ def binding_rows_for(screen: object, keymap: Mapping[str, str]) -> list[tuple[st
 
 
 class HelpScreen(ModalScreen[None]):
-    CSS_PATH: ClassVar[list[str | Path]] = [Path(__file__).parent / "help.tcss"]
+    CSS_PATH: ClassVar[list[str | PurePath]] = [Path(__file__).parent / "help.tcss"]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close_help", "Close", id="close_help"),
     ]

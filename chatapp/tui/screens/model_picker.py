@@ -6,7 +6,7 @@ they arrive. A provider disabled after a refused key offers "re-enable" once the
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -74,7 +74,7 @@ def build_options(entries: list[ProviderEntry], query: str, current: Target | No
 class ModelPicker(ModalScreen[Target | None]):
     """Dismisses with the chosen provider and model, or None on Escape."""
 
-    CSS_PATH: ClassVar[list[str | Path]] = [Path(__file__).parent / "model_picker.tcss"]
+    CSS_PATH: ClassVar[list[str | PurePath]] = [Path(__file__).parent / "model_picker.tcss"]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close_picker", "Close", id="close_picker"),
         Binding("down", "cursor(1)", "Next", id="picker_next", show=False),
