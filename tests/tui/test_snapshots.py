@@ -38,7 +38,7 @@ def service(isolated_env, fake_server, second_server):
 
 def stored_conversation(service):
     """A saved conversation: a summarized exchange, then a turn that failed."""
-    store = service.store
+    store = service._store  # seeding the picture directly; the app reads it through the service
     conversation = store.create_conversation("first", "gpt-4o-mini")
     question = store.add_message(conversation.id, Role.USER, "Plan the migration, please.")
     answer = store.add_message(conversation.id, Role.ASSISTANT,
