@@ -21,6 +21,8 @@ def settings_for(paths, text):
 
 
 def two_providers(a_url, b_url, extra="", a_kind="openai", b_kind="openai"):
+    # Windows are configured: these tests count completion requests, and for a model the table does not know
+    # chatapp would first ask the server for its window (/props, /v1/models, /api/show).
     return f"""
 default_provider = "a"
 fallback = ["a", "b"]
@@ -33,6 +35,7 @@ kind = "{a_kind}"
 base_url = "{a_url}"
 api_key = "key-a"
 model = "model-a"
+context_window = 8192
 first_token_timeout = 1
 timeout = 2
 {extra}
@@ -41,6 +44,7 @@ kind = "{b_kind}"
 base_url = "{b_url}"
 api_key = "key-b"
 model = "model-b"
+context_window = 8192
 """
 
 
