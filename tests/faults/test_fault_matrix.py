@@ -2,6 +2,7 @@
 `chatapp ask` (in process, for speed) and the TUI. For each: the exit code, no traceback, the last stderr
 line, the stored status and text, and the number of requests the server saw."""
 
+import json
 import sqlite3
 
 import openai  # noqa: F401  (imported once here, so no case's first-token clock pays for it)
@@ -159,10 +160,19 @@ def test_after_a_session_keys_are_nowhere_and_everything_is_private(isolated_env
         assert main(["ask", "-c", "second"]) == 0
         assert main(["ls", "--json"]) == 0
         assert main(["stats"]) == 0
+        exports = tmp_path / "exports"
+        exports.mkdir()
+        assert main(["export", "--all", "--format", "json", "-o", str(exports / "all.json")]) == 0
+        latest = json.loads((exports / "all.json").read_text())
+        assert latest, "the export holds the session's conversations"
+        assert main(["export", "--format", "md", "-o", str(exports / "one.md"),
+                     _first_conversation_id(latest)]) == 0
+        assert main(["show", "--json", _first_conversation_id(latest)]) == 0
     finally:
         os.umask(old_umask)
     out, err = capsys.readouterr()
     assert secret not in out + err
+    assert {p.name for p in (tmp_path / "exports").iterdir()} == {"all.json", "one.md"}
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
@@ -171,3 +181,13 @@ def test_after_a_session_keys_are_nowhere_and_everything_is_private(isolated_env
     for path in created:
         expected = 0o700 if path.is_dir() else 0o600
         assert stat.S_IMODE(path.stat().st_mode) == expected, path
+
+
+def _first_conversation_id(export: object) -> str:
+    """The id of a conversation in an `export --all` document, whatever its envelope."""
+    text = json.dumps(export)
+    import re
+
+    match = re.search(r'"id": "([0-9a-f]{6,})"', text)
+    assert match, text[:300]
+    return match.group(1)
