@@ -74,11 +74,16 @@ def long_conversation(service, turns=30):
     return conversation.id
 
 
+@pytest.mark.xfail(strict=False, reason="known bug (issue 18, item 12, open): in an opened long conversation the list "
+                   "re-anchors at the bottom right after PageUp (Textual's _check_anchor); under investigation")
 async def test_page_keys_scroll_the_conversation_from_the_prompt(service):
     async with app_for(service, long_conversation(service)).run_test(size=(80, 24)) as pilot:
         screen = pilot.app.screen
         messages = screen.message_list
-        await wait_for(lambda: messages.max_scroll_y > 20 and messages.scroll_y == messages.max_scroll_y, pilot)
+        # Older messages mount above the first screen after it is painted (moving scroll_y by what they add):
+        # measure once all 60 are there.
+        await wait_for(lambda: len(messages.children) >= 60 and messages.max_scroll_y > 20
+                       and messages.scroll_y == messages.max_scroll_y, pilot)
         assert screen.focused is screen.query_one(PromptInput)
         bottom = messages.scroll_y
         await pilot.press("pageup")
