@@ -197,6 +197,9 @@ async def _print_events(service: ChatService, events: AsyncIterator[TurnEvent], 
             write_out(clean.flush() + ("\n" if wrote_text else ""))
             if event.status is MessageStatus.COMPLETE:
                 return EXIT_OK
+            if event.status is MessageStatus.TRUNCATED:  # an answer, cut at the limit the user set or allowed
+                error(f"{event.error or 'stopped at the length limit'}; the reply is saved")
+                return EXIT_OK
             error(event.error or event.status.value)
             return EXIT_FAILED
     return EXIT_FAILED

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 from envs import clean_env, provider_config
-from fakeserver import Error
+from fakeserver import Error, Reply
 
 from chatapp.domain import Role
 from chatapp.store.conversations import Store
@@ -168,3 +168,16 @@ def test_an_unknown_model_with_a_large_window_gets_a_reply_budget_to_match(env, 
     result = run(env, "ask", "hi")
     assert result.returncode == 0, result.stderr
     assert fake_server.requests[-1].body["max_tokens"] == 32_000  # a quarter of the window, not 2,048
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+def test_a_reply_cut_at_the_length_limit_is_an_answer(env, fake_server, kind):
+    fake_server.script(Reply("The first half of a long", finish_reason="length"))
+    if kind == "openai":
+        env = served(env, fake_server)
+    else:
+        env = {**env, "ANTHROPIC_API_KEY": "k", "ANTHROPIC_BASE_URL": fake_server.anthropic_base_url}
+    result = run(env, "ask", "tell me everything")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "The first half of a long\n"
+    assert "length limit" in result.stderr and "saved" in result.stderr
