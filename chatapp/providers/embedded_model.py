@@ -116,7 +116,7 @@ def embedded_model_path(paths: Paths) -> Path:
     if _marker_matches(target, expected):
         return target
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # under the private data dir
         # A file without a (matching) marker: trust it only after hashing it once.
         if target.is_file() and _sha256(target) == expected:
             _write_marker(target, expected)

