@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path, PurePath
@@ -21,6 +24,8 @@ from chatapp.tui.terminal_keys import distinguish_alt_enter
 from chatapp.tui.themes import load_themes
 
 _HERE = Path(__file__).parent
+# Ended like ctrl+q (a streaming reply is cancelled, its text flushed); the exit status says which one came.
+_QUITTING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 class ChatApp(App[None]):
@@ -42,6 +47,7 @@ class ChatApp(App[None]):
         self._conversation_id = conversation_id
 
     def on_mount(self) -> None:
+        self._quit_on_signals()
         settings = self.service.settings
         for theme in load_themes(settings.paths.themes_dir, on_problem=self._theme_problem):
             self.register_theme(theme)
@@ -58,6 +64,16 @@ class ChatApp(App[None]):
             self.notify(notice, severity="warning", timeout=12)
         self.push_screen(ChatScreen(self.service, self._target, self._conversation_id))
         self.call_after_refresh(self._after_first_paint)
+
+    def _quit_on_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in _QUITTING_SIGNALS:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
+                loop.add_signal_handler(signum, self._quit_by_signal, signum)
+
+    def _quit_by_signal(self, signum: int) -> None:
+        """SIGTERM/SIGHUP: quit as ctrl+q does, and exit 128 + the signal as a shell reports a process it ended."""
+        self.exit(return_code=128 + signum)
 
     def _after_first_paint(self) -> None:
         if self._target is not None:
@@ -108,6 +124,9 @@ class ChatApp(App[None]):
             self.service.warm_provider(self._target.provider)
 
     async def on_unmount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in _QUITTING_SIGNALS:
+            loop.remove_signal_handler(signum)
         await self.service.aclose()
 
 
@@ -150,5 +169,6 @@ def run(settings: Settings, provider: str | None = None, model: str | None = Non
     except ConfigError:
         service.close()
         raise
-    ChatApp(service, target, conversation_id).run()
-    return 0
+    app = ChatApp(service, target, conversation_id)
+    app.run()
+    return app.return_code or 0
