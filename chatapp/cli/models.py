@@ -155,10 +155,13 @@ def run_remove(settings: Settings, args: argparse.Namespace) -> int:
             return EXIT_OK
     try:
         service.remove_pulled_model(args.name)
+        print(visible(f"removed {model.name} ({_size(model.size)})"))
+        config_note = service.forget_saved_model(model)
     except PullError as exc:
         error(str(exc))
         return EXIT_FAILED
     finally:
         service.close()
-    print(visible(f"removed {model.name} ({_size(model.size)})"))
+    if config_note:
+        print(visible(config_note))
     return EXIT_OK

@@ -334,6 +334,20 @@ class ChatService(ConversationLibrary):
 
         return remove(self.settings.paths, name)
 
+    def forget_saved_model(self, model: PulledModel) -> str | None:
+        """After `remove_pulled_model`: take out the config block `models pull --save` wrote for the model
+        (left there, it would stay the default provider with its file gone). The line to tell the user:
+        what was removed, or why the block stays; None when there was none. Raises PullError (one line)."""
+        from chatapp.providers.saved_block import forget_saved_block
+
+        block = forget_saved_block(self.settings.source or self.settings.paths.config_file, model)
+        if block is None:
+            return None
+        if block.removed:
+            return f"removed {block.header} from {block.config_file}"
+        return (f"{block.config_file} still has {block.header}, naming the removed file ({block.reason}): "
+                "delete that block or point its model_path at another GGUF")
+
     # --- conversations -----------------------------------------------------------------------
 
     def conversations(self, limit: int | None = None) -> list[Conversation]:

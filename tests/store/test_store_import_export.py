@@ -184,3 +184,56 @@ def test_a_missing_file_is_one_line(tmp_path):
     store = Store.open(tmp_path / "a.db")
     with pytest.raises(ImportFileError, match="No such file"):
         import_file(store, tmp_path / "nope.json")
+
+
+def _triggers(store):
+    return sorted(row[0] for row in store.connection.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name"))
+
+
+def _derived(store):
+    """What the triggers keep, recomputed from the messages: counts, first prompts, the search index."""
+    conn = store.connection
+    counts = conn.execute(
+        "SELECT id, message_count = (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id), first_prompt IS "
+        "(SELECT substr(content, 1, 200) FROM messages m WHERE m.conversation_id = c.id AND m.role = 'user' "
+        "ORDER BY seq LIMIT 1) FROM conversations c").fetchall()
+    conn.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
+    return [tuple(row) for row in counts]
+
+
+def test_an_import_indexes_and_counts_its_messages_and_keeps_the_triggers(tmp_path):
+    """The importer sets the per-row triggers aside and does their work once: the result must be the same."""
+    from chatapp.store.search import search
+
+    store = Store.open(tmp_path / "a.db")
+    mine = store.create_conversation("openai", "m")
+    store.add_message(mine.id, Role.USER, "zymurgy starter " + "long " * 100)
+    triggers = _triggers(store)
+    report = import_file(store, FIXTURES / "chatgpt_conversations.json")
+    assert report.imported == 3
+    assert _triggers(store) == triggers
+    assert all(same_count and same_prompt for _, same_count, same_prompt in _derived(store))
+    assert {hit.conversation_id for hit in search(store.connection, "crispest")} == {
+        c.id for c in store.list_conversations() if c.title == "Bread questions"}
+    assert [hit.conversation_id for hit in search(store.connection, "zymurgy")] == [mine.id]
+    later = store.add_message(mine.id, Role.ASSISTANT, "rye afterwards")  # the triggers work again
+    assert [hit.message_id for hit in search(store.connection, "rye")] == [later.id]
+    assert store.get_conversation(mine.id).message_count == 2
+
+
+def test_a_refused_import_leaves_the_triggers_in_place(tmp_path):
+    from chatapp.store.search import search
+
+    store = Store.open(tmp_path / "a.db")
+    triggers = _triggers(store)
+    good = (FIXTURES / "chatgpt_conversations.json").read_text(encoding="utf-8")
+    path = tmp_path / "cut.json"
+    path.write_text(good[: len(good) - 40], encoding="utf-8")
+    with pytest.raises(ImportFileError):
+        import_file(store, path)
+    assert _triggers(store) == triggers
+    conv = store.create_conversation()
+    message = store.add_message(conv.id, Role.USER, "crispest crust")
+    assert [hit.message_id for hit in search(store.connection, "crispest")] == [message.id]
+    assert store.get_conversation(conv.id).message_count == 1

@@ -1,5 +1,7 @@
 """The conversation browser and branch view, driven through the Pilot."""
 
+import time
+
 import pytest
 from tui_helpers import wait_for
 
@@ -168,3 +170,50 @@ async def test_the_command_palette_opens_the_browser_and_exports_the_open_conver
         await pilot.pause(0.5)
         await pilot.press("enter")
         await wait_for(lambda: isinstance(pilot.app.screen, ConversationsScreen), pilot)
+
+
+def summary_line(screen):
+    return str(screen.query_one("#browser-summary").render())
+
+
+async def test_the_summary_counts_in_the_singular_and_the_plural(isolated_env, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-tui-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    store = Store.open(load_settings().paths.database)
+    only = store.create_conversation("openai", "gpt-4o-mini", title="Only one")
+    store.add_message(only.id, Role.USER, "a single question")
+    store.close()
+    service = ChatService.open(load_settings())
+    async with app_for(service).run_test(size=(110, 30)) as pilot:
+        screen = await open_browser(pilot)
+        assert summary_line(screen) == "1 conversation"
+        await pilot.press(*"single")
+        await wait_for(lambda: "matching" in summary_line(screen), pilot)
+        assert summary_line(screen) == "0 of 1 conversation · 1 matching message"
+        await pilot.press("ctrl+a", "ctrl+k", *"only")
+        await wait_for(lambda: summary_line(screen) == "1 of 1 conversation · 0 matching messages", pilot)
+
+
+def test_snapshot_of_the_browser_with_titles_and_search_hits(snap_compare, seeded, monkeypatch):
+    """The browser after typing a word: the titles that match, then the messages holding it, words lit."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    store = Store.open(load_settings().paths.database)
+    for offset, conversation_id in enumerate(seeded.values()):  # fixed times: the picture shows them
+        store.connection.execute("UPDATE conversations SET created = ?, updated = ? WHERE id = ?",
+                                 (1796000000 + offset * 3600, 1796000000 + offset * 3600, conversation_id))
+    store.close()
+    service = ChatService.open(load_settings())
+
+    async def search_a_word(pilot):
+        screen = await open_browser(pilot)
+        await pilot.press(*"sourdough")
+        await wait_for(lambda: "matching" in summary_line(screen), pilot)
+        screen.set_focus(screen.query_one(ConversationList))  # no blinking cursor in the picture
+        await pilot.pause(0.3)
+
+    try:
+        assert snap_compare(app_for(service), terminal_size=(110, 24), run_before=search_a_word)
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -75,7 +75,8 @@ class ConversationsScreen(ModalScreen[OpenRequest | None]):
             rows.extend(hits)
         self.listing.set_rows(rows)
         total = len(self._all)
-        summary = f"{len(matching):,} of {total:,} conversations" if needle else f"{total:,} conversations"
+        noun = "conversation" if total == 1 else "conversations"
+        summary = f"{len(matching):,} of {total:,} {noun}" if needle else f"{total:,} {noun}"
         if hits is not None:
             summary += f" · {len(hits)} matching message{'s' if len(hits) != 1 else ''}"
         self.query_one("#browser-summary", Static).update(summary)
