@@ -97,6 +97,20 @@ async def test_search_then_enter_opens_at_the_matching_message(seeded):
         assert messages.scroll_offset.y < messages.max_scroll_y  # not simply scrolled to the end
 
 
+async def test_enter_right_after_typing_a_word_opens_its_first_hit(seeded, monkeypatch):
+    """Seen in tmux: a word typed and Enter pressed at once did nothing (the search waits for a pause in
+    the typing, and Enter came first): Enter runs the pending search and opens its newest hit."""
+    monkeypatch.setattr("chatapp.tui.screens.conversations.SEARCH_DELAY", 60.0)  # the pause never ends here
+    service = ChatService.open(load_settings())
+    async with app_for(service).run_test(size=(110, 30)) as pilot:
+        await open_browser(pilot)
+        await pilot.press(*"quokkaberry", "enter")
+        chat = pilot.app.screen
+        await wait_for(lambda: not isinstance(chat, ConversationsScreen) and chat.query(".-hit"), pilot)
+        assert chat.conversation_id == seeded["Long history"]
+        assert "quokkaberry" in chat.query_one(".-hit").text
+
+
 async def test_rename_wins_and_delete_asks_first(seeded):
     service = ChatService.open(load_settings())
     async with app_for(service).run_test(size=(110, 30)) as pilot:

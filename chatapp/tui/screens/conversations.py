@@ -88,6 +88,7 @@ class ConversationsScreen(ModalScreen[OpenRequest | None]):
         self._search_timer = self.set_timer(SEARCH_DELAY, self._search_now) if event.value.strip() else None
 
     def _search_now(self) -> None:
+        self._search_timer = None
         text = self.query_one("#filter", Input).value
         if not text.strip():
             return
@@ -95,6 +96,9 @@ class ConversationsScreen(ModalScreen[OpenRequest | None]):
         self._show(text, hits=hits)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        if self._search_timer is not None:  # Enter came before the typing pause that starts the search
+            self._search_timer.stop()
+            self._search_now()
         self.listing.action_choose()
 
     def action_focus_list(self) -> None:
