@@ -1,14 +1,20 @@
-"""Anthropic Message Batches through the official SDK: create with custom ids, poll, stream the results."""
+"""Anthropic Message Batches through the official SDK: create with custom ids, poll, stream the results.
+
+A message batch has no metadata, so `find` cannot match the caller's tag: it takes the batch unknown to
+chatapp with the same number of requests created nearest the moment the intent was recorded. Another
+client creating a batch of the same size on the same account within those seconds could be taken for it;
+its items would then come back without results and be dead-lettered as "expired", never paid twice.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from chatapp.config import ProviderSpec, is_loopback
 from chatapp.domain import ChatRequest, Usage
 from chatapp.model_facts import lookup
-from chatapp.providers.batch_api import RemoteResult, RemoteStatus
+from chatapp.providers.batch_api import CLOCK_SKEW, RemoteResult, RemoteStatus
 from chatapp.providers.errors import classify
 
 if TYPE_CHECKING:
@@ -51,13 +57,30 @@ class AnthropicBatch:
             params["temperature"] = request.temperature
         return params
 
-    async def submit(self, requests: Sequence[tuple[str, ChatRequest]], *, label: str) -> str:
+    async def submit(self, requests: Sequence[tuple[str, ChatRequest]], *, label: str, tag: str) -> str:
         payload = [{"custom_id": custom_id, "params": self._params(request)} for custom_id, request in requests]
         try:
             batch = await self._get_client().messages.batches.create(requests=payload)  # type: ignore[arg-type]
         except Exception as exc:
             raise classify(exc, self.name) from None
         return batch.id
+
+    async def find(self, tag: str, *, count: int, since: float, exclude: Collection[str]) -> str | None:
+        del tag  # see the module docstring: matched by size and time instead
+        found: tuple[float, str] | None = None  # (distance from `since`, id)
+        try:
+            async for batch in self._get_client().messages.batches.list(limit=100):
+                created = batch.created_at.timestamp()
+                if created < since - CLOCK_SKEW:
+                    break  # newest first: the rest are older still
+                counts = batch.request_counts
+                size = counts.processing + counts.succeeded + counts.errored + counts.canceled + counts.expired
+                distance = abs(created - since)
+                if size == count and batch.id not in exclude and (found is None or distance < found[0]):
+                    found = (distance, batch.id)
+        except Exception as exc:
+            raise classify(exc, self.name) from None
+        return found[1] if found else None
 
     async def poll(self, remote_id: str) -> RemoteStatus:
         try:

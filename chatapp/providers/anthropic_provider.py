@@ -14,7 +14,7 @@ from chatapp.domain import ChatRequest, ErrorKind, Finish, ProviderError, Provid
 from chatapp.model_facts import lookup
 from chatapp.providers.errors import classify
 from chatapp.providers.sdk_adapter import SdkAdapter
-from chatapp.providers.sse import sse_events
+from chatapp.providers.sse import drain, sse_events
 
 if TYPE_CHECKING:
     import anthropic
@@ -72,7 +72,8 @@ class AnthropicProvider(SdkAdapter["anthropic.AsyncAnthropic"]):
         params = {**self._params(request), "stream": True}
         try:
             async with client.messages.with_streaming_response.create(**params) as response:
-                async for name, data in sse_events(response.iter_lines()):
+                lines = response.iter_lines()
+                async for name, data in sse_events(lines):
                     if name == "ping":
                         continue
                     started = True
@@ -91,6 +92,7 @@ class AnthropicProvider(SdkAdapter["anthropic.AsyncAnthropic"]):
                         output_tokens = (event.get("usage") or {}).get("output_tokens") or output_tokens
                     elif kind == "message_stop":
                         terminated = True
+                        await drain(lines)
                         break
                     elif kind == "error":
                         raise _in_band_error(event, self.name)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from chatapp.config import ProviderSpec, is_loopback
 from chatapp.domain import ChatRequest, Usage
-from chatapp.providers.batch_api import RemoteResult, RemoteStatus
+from chatapp.providers.batch_api import CLOCK_SKEW, RemoteResult, RemoteStatus
 from chatapp.providers.errors import classify
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ class OpenAIBatch:
             )
         return self._client
 
-    async def submit(self, requests: Sequence[tuple[str, ChatRequest]], *, label: str) -> str:
+    async def submit(self, requests: Sequence[tuple[str, ChatRequest]], *, label: str, tag: str) -> str:
         client = self._get_client()
         try:
             with tempfile.TemporaryFile() as spool:
@@ -52,11 +52,24 @@ class OpenAIBatch:
                     spool.write(json.dumps(line, ensure_ascii=False).encode("utf-8", "surrogatepass") + b"\n")
                 spool.seek(0)
                 uploaded = await client.files.create(file=(f"{label}.jsonl", spool), purpose="batch")
-            batch = await client.batches.create(input_file_id=uploaded.id, endpoint=_ENDPOINT,
-                                                completion_window="24h", metadata={"chatapp_job": label})
+            batch = await client.batches.create(
+                input_file_id=uploaded.id, endpoint=_ENDPOINT, completion_window="24h",
+                metadata={"chatapp_job": label, "chatapp_tag": tag})
         except Exception as exc:
             raise classify(exc, self.name) from None
         return batch.id
+
+    async def find(self, tag: str, *, count: int, since: float, exclude: Collection[str]) -> str | None:
+        """The batch whose metadata carries `tag`; the list is newest first, so the scan ends at `since`."""
+        try:
+            async for batch in self._get_client().batches.list(limit=100):
+                if batch.created_at < since - CLOCK_SKEW:
+                    return None
+                if (batch.metadata or {}).get("chatapp_tag") == tag and batch.id not in exclude:
+                    return batch.id
+        except Exception as exc:
+            raise classify(exc, self.name) from None
+        return None
 
     async def poll(self, remote_id: str) -> RemoteStatus:
         try:

@@ -14,7 +14,7 @@ from chatapp.config import ProviderSpec, is_loopback
 from chatapp.domain import ChatRequest, ErrorKind, Finish, ProviderError, ProviderKind, StreamEvent, TextDelta, Usage
 from chatapp.providers.errors import classify
 from chatapp.providers.sdk_adapter import SdkAdapter
-from chatapp.providers.sse import sse_events
+from chatapp.providers.sse import drain, sse_events
 
 if TYPE_CHECKING:
     import openai
@@ -80,8 +80,10 @@ class OpenAIProvider(SdkAdapter["openai.AsyncOpenAI"]):
         started = False
         try:
             async with self._open(client, request) as response:
-                async for _event, data in sse_events(response.iter_lines()):
+                lines = response.iter_lines()
+                async for _event, data in sse_events(lines):
                     if data == "[DONE]":
+                        await drain(lines)
                         break
                     started = True
                     chunk = json.loads(data)

@@ -8,7 +8,11 @@ read the body through the SDKs' official raw-response API (`with_streaming_respo
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
+
+_DRAIN_TIMEOUT = 1.0  # seconds a server may take to end a body after its terminator event
 
 
 async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str | None, str]]:
@@ -27,3 +31,18 @@ async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str | Non
             event = line[6:].strip()
     if data:
         yield event, "\n".join(data)
+
+
+async def drain(lines: AsyncIterator[str], timeout: float = _DRAIN_TIMEOUT) -> None:
+    """Read what is left of a body after its terminator event (`[DONE]`, `message_stop`).
+
+    A response closed with its body unread takes its connection with it, so every request paid for a
+    new connection (measured: one TCP connect per batch item, about a quarter of a request's CPU here;
+    over TLS it is worse). Read to the end instead and the connection goes back to the pool. A server
+    that keeps the body open after the terminator gets `timeout`, then the connection is dropped as
+    before; the reply is complete either way, so a failure here is not one.
+    """
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(timeout):
+            async for _ in lines:
+                pass

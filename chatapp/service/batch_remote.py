@@ -1,7 +1,10 @@
 """A batch job on the provider's own Batch API (`--mode provider`): half the price, up to a day's wait.
 
-Items are submitted in provider batches of `chunk_size`; each created batch and its items are recorded
-in one transaction, so a restart polls the batches it already paid for instead of submitting again.
+Items are submitted in provider batches of `chunk_size`. Before each create, an intent (a fresh tag and
+the chunk's items) is committed and the tag travels with the create; the created batch and its items are
+then recorded in one transaction that retires the intent. A restart polls the batches it recorded, and
+first asks the provider for the batch of any intent left behind (the process died between the provider
+creating it and chatapp recording its id), so nothing is submitted, or paid for, twice.
 Polling backs off from `poll_initial` to `poll_max` seconds; transient errors while polling only delay
 it. Results are mapped back to items by custom id (`item-<seq>`) and written like a live run's.
 """
@@ -9,6 +12,7 @@ it. Results are mapped back to items by custom id (`item-<seq>`) and written lik
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -84,6 +88,7 @@ class RemoteBatchRun:
 
     async def _submit(self) -> bool:
         """Submit every item without a row; True when the input was read to its end."""
+        await self._settle_intents()
         started = self._jobs.started_seqs(self.job.id)
         next_started = next(started, None)
         chunk: list[tuple[BatchItem, ChatRequest]] = []
@@ -106,10 +111,24 @@ class RemoteBatchRun:
             await self._submit_chunk(chunk)
         return True
 
+    async def _settle_intents(self) -> None:
+        """Creates a dead run sent without recording their result: adopt the batch the provider made, or
+        let the items be submitted again when it made none."""
+        for intent in self._jobs.intents(self.job.id):
+            remote_id = await self._api.find(intent.tag, count=len(intent.items), since=intent.created,
+                                             exclude=self._jobs.remote_ids())
+            if remote_id is None:
+                self._jobs.drop_intent(self.job.id, intent.tag)
+            else:
+                self._jobs.add_remote(self.job.id, remote_id, intent.items, tag=intent.tag)
+
     async def _submit_chunk(self, chunk: list[tuple[BatchItem, ChatRequest]]) -> None:
+        seqs = [(item.seq, item.item_id) for item, _ in chunk]
+        tag = f"{self.job.id}-{secrets.token_hex(6)}"
+        self._jobs.add_intent(self.job.id, tag, seqs)  # committed before the provider hears of it
         remote_id = await self._api.submit([(f"item-{item.seq}", request) for item, request in chunk],
-                                           label=self.job.id)
-        self._jobs.add_remote(self.job.id, remote_id, [(item.seq, item.item_id) for item, _ in chunk])
+                                           label=self.job.id, tag=tag)
+        self._jobs.add_remote(self.job.id, remote_id, seqs, tag=tag)
 
     async def _collect(self, remote_id: str) -> None:
         delay = self.poll_initial

@@ -69,6 +69,13 @@ CREATE TABLE IF NOT EXISTS remote_batches (
     status TEXT NOT NULL,
     PRIMARY KEY (job_id, remote_id)
 );
+CREATE TABLE IF NOT EXISTS remote_intents (
+    job_id TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    created REAL NOT NULL,
+    items TEXT NOT NULL,
+    PRIMARY KEY (job_id, tag)
+);
 """
 
 
@@ -147,6 +154,17 @@ class RemoteBatch:
     first_seq: int
     last_seq: int
     status: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteIntent:
+    """A provider batch about to be created: written before the create request is sent, and replaced by
+    its RemoteBatch once the provider's id is recorded. One still here after a crash may or may not have
+    been created; a resume looks it up by `tag` before submitting its items again."""
+
+    tag: str
+    created: float  # time.time() before the create request was sent
+    items: list[tuple[int, str]]  # (seq, item id)
 
 
 @dataclass
@@ -334,9 +352,32 @@ class BatchJobs:
 
     # --- provider batches --------------------------------------------------------------------
 
-    def add_remote(self, job_id: str, remote_id: str, seqs: list[tuple[int, str]]) -> None:
-        """Record a created provider batch and its items in one transaction."""
+    def add_intent(self, job_id: str, tag: str, seqs: list[tuple[int, str]]) -> RemoteIntent:
+        """Record that a provider batch of these items is about to be created under `tag`."""
+        intent = RemoteIntent(tag, time.time(), seqs)
+        self._conn.execute("INSERT INTO remote_intents (job_id, tag, created, items) VALUES (?,?,?,?)",
+                           (job_id, tag, intent.created, json.dumps(seqs)))
+        return intent
+
+    def intents(self, job_id: str) -> list[RemoteIntent]:
+        rows = self._conn.execute("SELECT tag, created, items FROM remote_intents WHERE job_id = ? ORDER BY created",
+                                  (job_id,)).fetchall()
+        return [RemoteIntent(tag, created, [(seq, item_id) for seq, item_id in json.loads(items)])
+                for tag, created, items in rows]
+
+    def drop_intent(self, job_id: str, tag: str) -> None:
+        """The provider has no batch under `tag`: its items are pending again."""
+        self._conn.execute("DELETE FROM remote_intents WHERE job_id = ? AND tag = ?", (job_id, tag))
+
+    def remote_ids(self) -> set[str]:
+        """Every provider batch id recorded, by any job."""
+        return {remote_id for (remote_id,) in self._conn.execute("SELECT remote_id FROM remote_batches")}
+
+    def add_remote(self, job_id: str, remote_id: str, seqs: list[tuple[int, str]], *, tag: str | None = None) -> None:
+        """Record a created provider batch and its items, and retire its intent, in one transaction."""
         with self._transaction():
+            if tag is not None:
+                self._conn.execute("DELETE FROM remote_intents WHERE job_id = ? AND tag = ?", (job_id, tag))
             self._conn.execute(
                 "INSERT INTO remote_batches (job_id, remote_id, first_seq, last_seq, status) VALUES (?,?,?,?,?)",
                 (job_id, remote_id, seqs[0][0], seqs[-1][0], "submitted"),

@@ -14,8 +14,10 @@ import itertools
 import json
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 if TYPE_CHECKING:
     from .script import RecordedRequest
@@ -29,6 +31,7 @@ class BatchDesk:
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.processed: list[str] = []  # custom ids answered (billed), in order
+        self.after_create: Callable[[str], None] | None = None
         self._requests: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         self._polls: dict[str, int] = {}
         self._ids = itertools.count(1)
@@ -45,9 +48,13 @@ class BatchDesk:
             if method == "POST" and path.endswith("/files"):
                 return self._upload(request)
             if method == "POST" and path.endswith("/v1/batches"):
-                return self._create_openai(request.body)
+                return self._created(*self._create_openai(request.body))
             if method == "POST" and path.endswith("/messages/batches"):
-                return self._create_anthropic(request.body)
+                return self._created(*self._create_anthropic(request.body))
+            if method == "GET" and path.endswith("/v1/batches"):
+                return self._list(request.query, openai=True)
+            if method == "GET" and path.endswith("/messages/batches"):
+                return self._list(request.query, openai=False)
             parts = path.rstrip("/").split("/")
             if method == "GET" and "/files/" in path and parts[-1] == "content":
                 data = self.files.get(parts[-2])
@@ -57,6 +64,27 @@ class BatchDesk:
             if method == "GET" and parts[-1] in self.batches:
                 return 200, self._advance(parts[-1], request)
             return 404, {"error": {"message": f"unknown batch request {method} {path}"}}
+
+    def _created(self, status: int, body: Any) -> tuple[int, Any]:
+        if status == 200 and self.after_create is not None:
+            self.after_create(body["id"])
+        return status, body
+
+    def _list(self, query: str, *, openai: bool) -> tuple[int, Any]:
+        params = {name: values[-1] for name, values in parse_qs(query).items()}
+        limit = int(params.get("limit", 20))
+        newest_first = [b for b in reversed(self.batches.values()) if (b.get("object") == "batch") == openai]
+        cursor = params.get("after" if openai else "after_id")
+        if cursor is not None:
+            ids = [b["id"] for b in newest_first]
+            newest_first = newest_first[ids.index(cursor) + 1:] if cursor in ids else []
+        page = newest_first[:limit]
+        body: dict[str, Any] = {"data": page, "has_more": len(newest_first) > limit,
+                                "first_id": page[0]["id"] if page else None,
+                                "last_id": page[-1]["id"] if page else None}
+        if openai:
+            body["object"] = "list"
+        return 200, body
 
     # --- OpenAI -------------------------------------------------------------------------------
 
