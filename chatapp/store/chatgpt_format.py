@@ -14,7 +14,7 @@ current branch survive.
 
 from __future__ import annotations
 
-import uuid
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +58,7 @@ def conversation_record(item: Any, skipped: Skipped) -> dict[str, Any]:
         if message is not None:
             kept[node_id] = message
     order = _tree_order(mapping)
-    new_ids = {node_id: uuid.uuid4().hex[:12] for node_id in kept}
+    new_ids = {node_id: _new_id() for node_id in kept}
     messages = []
     for node_id in order:
         if node_id not in kept:
@@ -75,7 +75,7 @@ def conversation_record(item: Any, skipped: Skipped) -> dict[str, Any]:
     title = item.get("title") if isinstance(item.get("title"), str) and item.get("title") else None
     model = item.get("default_model_slug") if isinstance(item.get("default_model_slug"), str) else None
     return {
-        "id": uuid.uuid4().hex[:12], "title": title, "title_source": "imported" if title else None,
+        "id": _new_id(), "title": title, "title_source": "imported" if title else None,
         "source": SOURCE_PREFIX + source, "created": created, "updated": updated, "provider": "chatgpt",
         "model": model, "meta": {}, "current_leaf": leaf_id, "messages": messages, "summaries": [],
     }
@@ -89,9 +89,9 @@ def _message(node: Any, skipped: Skipped) -> dict[str, Any] | None:
         return None  # the structural root
     if not isinstance(message, dict):
         raise NotChatGPT("a message is not an object")
-    author = message.get("author") if isinstance(message.get("author"), dict) else {}
+    author = _object(message.get("author"))
     role = author.get("role")
-    metadata = message.get("metadata") if isinstance(message.get("metadata"), dict) else {}
+    metadata = _object(message.get("metadata"))
     if role == "system":
         skipped.system += 1
         return None
@@ -113,6 +113,15 @@ def _message(node: Any, skipped: Skipped) -> dict[str, Any] | None:
         "provider": "chatgpt" if role == "assistant" else None, "model": model if role == "assistant" else None,
         "usage": None, "error": None, "created": created, "updated": _time(message.get("update_time")) or created,
     }
+
+
+def _new_id() -> str:
+    """12 random hex digits, like the store's ids (uuid4's object took a tenth of the conversion time)."""
+    return os.urandom(6).hex()
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _text(content: Any) -> str:

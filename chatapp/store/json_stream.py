@@ -15,6 +15,7 @@ import ijson
 MAX_DEPTH = 64
 _OPEN = {"start_map": "map", "start_array": "array"}
 _CLOSE = {"end_map", "end_array"}
+_SCALAR = frozenset({"string", "number", "boolean", "null"})
 
 
 class TooDeep(ValueError):
@@ -54,9 +55,14 @@ def _build(event: str, value: Any, events: Iterator[tuple[str, Any]], outer: int
     root: Any = {} if event == "start_map" else []
     containers: list[Any] = [root]
     top, in_map, key = root, event == "start_map", None
-    for inner_event, inner_value in events:
+    for inner_event, inner_value in events:  # in order of frequency: keys, scalars, then structure
         if inner_event == "map_key":
             key = inner_value
+        elif inner_event in _SCALAR:
+            if in_map:
+                top[key] = inner_value
+            else:
+                top.append(inner_value)
         elif inner_event == "start_map" or inner_event == "start_array":
             child: Any = {} if inner_event == "start_map" else []
             if in_map:
@@ -67,14 +73,10 @@ def _build(event: str, value: Any, events: Iterator[tuple[str, Any]], outer: int
             if outer + len(containers) > MAX_DEPTH:
                 raise TooDeep(f"nested deeper than {MAX_DEPTH} levels")
             top, in_map = child, inner_event == "start_map"
-        elif inner_event == "end_map" or inner_event == "end_array":
+        else:  # end_map, end_array
             containers.pop()
             if not containers:
                 return root
             top = containers[-1]
             in_map = type(top) is dict
-        elif in_map:
-            top[key] = inner_value
-        else:
-            top.append(inner_value)
     return root  # the events ended inside the value: ijson raises before this for a cut file

@@ -237,3 +237,14 @@ def test_a_refused_import_leaves_the_triggers_in_place(tmp_path):
     message = store.add_message(conv.id, Role.USER, "crispest crust")
     assert [hit.message_id for hit in search(store.connection, "crispest")] == [message.id]
     assert store.get_conversation(conv.id).message_count == 1
+
+
+def test_the_import_page_cache_is_given_back_after_an_import_and_after_a_refusal(tmp_path):
+    store = Store.open(tmp_path / "a.db")
+    before = store.connection.execute("PRAGMA cache_size").fetchone()[0]
+    import_file(store, FIXTURES / "chatgpt_conversations.json")
+    assert store.connection.execute("PRAGMA cache_size").fetchone()[0] == before
+    (tmp_path / "bad.json").write_bytes(b"[1, 2]")
+    with pytest.raises(ImportFileError):
+        import_file(store, tmp_path / "bad.json")
+    assert store.connection.execute("PRAGMA cache_size").fetchone()[0] == before
