@@ -235,7 +235,8 @@ class ChatScreen(ChatActions, Screen[None]):
 
     @work(group="hit", name="scroll-to-hit", exclusive=True, exit_on_error=False)
     async def _scroll_to_hit(self, target: Widget) -> None:
-        """Older messages are mounted in the background, newest first: wait for the hit's, then show it."""
+        """Older messages are mounted as they are needed, newest first: have the hit's mounted, then show it."""
+        self.message_list.mount_through(target)
         for _ in range(600):  # 10 s at most, a frame at a time
             if target.is_mounted:
                 break

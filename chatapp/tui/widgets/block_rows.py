@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from rich.cells import cell_len, chop_cells
@@ -47,6 +48,13 @@ def _parse(text: str) -> list[Token]:
     return parse_safe(text)
 
 
+@lru_cache(maxsize=2048)
+def _elements_of(text: str) -> list[_Element]:
+    """A block's elements (the parse does not depend on the width: a resize re-counts, it does not re-parse).
+    Callers only read them."""
+    return _elements(_parse(text))
+
+
 def estimate_rows(block: Block, width: int) -> int:
     """Rows `markdown_stream.render_block(block)` takes at `width` columns (gap included)."""
     width = max(width, 1)
@@ -54,7 +62,7 @@ def estimate_rows(block: Block, width: int) -> int:
     if block.kind == "code":
         code = block.text.rstrip() if block.last else block.text
         return gap + int(block.first) + code_rows(code, width - 2) + int(block.last)
-    elements = _elements(_parse(block.text))
+    elements = _elements_of(block.text)
     return gap + _document_rows(elements, width)
 
 

@@ -7,8 +7,15 @@ the viewport whose height is an estimate is rendered (a history message is first
 When a block above the text already on screen turns out taller or shorter than estimated, the scroll
 position moves by the same number of rows — and so does the course of a running scroll animation — so
 the text on screen never moves. At the bottom (anchored) the bottom rows are settled instead. When
-messages are inserted above the first one (an opening conversation's older messages, mounted after its
-first screen), the scroll moves by the rows they add, for the same reason.
+messages are inserted above the first one (an opening conversation's older messages, mounted as the user
+scrolls up to them), the scroll moves by the rows they add beyond their estimate, for the same reason.
+
+Long histories are mounted lazily: opening a conversation mounts the newest messages that fill about
+three screens; the older ones stay unmounted widgets (text as data) behind a `HistoryGap` as tall as
+their estimated rows, so the scrollbar is true. When the viewport comes within two screens of the gap,
+the messages just above are mounted (a jump into the gap mounts a chunk per frame). Textual lays out and
+composites every mounted widget on every layout, so a thousand mounted messages cost ~0.1 s per frame:
+mounting only what the user scrolls to keeps opening, paging and resizing proportional to the screen.
 
 Textual internals this relies on, pinned by ``tests/tui/test_textual_pins.py``: the compositor calls
 `arrange` with the content size before placing children; ``layout: stream`` re-places a child that is
@@ -19,27 +26,56 @@ listed in ``Screen._layout_widgets`` and reuses the others' placements; a scroll
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from textual.containers import VerticalScroll
 from textual.geometry import Size
 from textual.layout import DockArrangeResult
+from textual.strip import Strip
 from textual.widget import Widget
 
 from chatapp.tui.widgets.message_view import MessageView
 
 _MAX_ROUNDS = 200
+Geometry = tuple[int, int, int, int, int]
+"""A child's top margin, bottom margin, horizontal margins + gutter, top gutter, vertical gutter."""
+_DEFAULT_GEOMETRY: Geometry = (1, 0, 3, 0, 0)  # `.message`: margin-top 1, a border and padding of 1 aside
+
+
+class HistoryGap(Widget):
+    """Stands in for the older messages not mounted yet: blank, exactly as tall as their estimated rows."""
+
+    DEFAULT_CSS = "HistoryGap { height: auto; }"
+
+    def __init__(self, rows: Callable[[int], int]) -> None:
+        super().__init__()
+        self._rows = rows
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return self._rows(width)
+
+    def render_line(self, y: int) -> Strip:
+        return Strip.blank(self.size.width, self.rich_style)
+
+
+def estimated_rows(widget: Widget, width: int) -> int:
+    """Content rows of a message widget at `width`, without mounting it."""
+    if isinstance(widget, MessageView):
+        return widget.content_rows(width)
+    estimate = getattr(widget, "estimated_rows", None)
+    return int(estimate(width)) if callable(estimate) else 1
 
 
 class MessageList(VerticalScroll):
     """A vertical list of messages that renders only what the viewport shows."""
 
-    FIRST_SCREEN: ClassVar[int] = 40
-    """History widgets mounted at once when a conversation opens (the newest)."""
-    HISTORY_CHUNK: ClassVar[int] = 100
-    """Older history widgets mounted per step after that."""
+    FIRST_SCREENS: ClassVar[int] = 3
+    """Screens of the newest history mounted when a conversation opens."""
+    MARGIN_SCREENS: ClassVar[int] = 2
+    """Older history is mounted when the viewport comes this many screens near it."""
+    HISTORY_CHUNK: ClassVar[int] = 40
+    """Most older widgets mounted in one step (a jump far into the history takes a step per frame)."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -48,7 +84,13 @@ class MessageList(VerticalScroll):
         self._last_width = -1
         self._first: Widget | None = None  # the first child at the last layout, and its row
         self._first_y = 0
-        self._geometry: dict[Widget, tuple[int, int, int, int, int]] = {}  # margins and gutters per child
+        self._geometry: dict[Widget, Geometry] = {}  # margins and gutters per child
+        self._kinds: dict[type[Widget], Geometry] = {}  # learned per widget type, for unmounted history
+        self._older: list[Widget] = []  # history not mounted yet, oldest first, behind `_gap`
+        self._gap: HistoryGap | None = None
+        self._older_rows_cache = (-1, -1, 0)  # width, count, rows
+        self._growing = False  # a step mounting older history is scheduled
+        self._top_child: tuple[Widget, int, int] | None = None  # at the viewport top: offset, height
         self.settles = 0
         self.shifts: list[int] = []
         """Scroll corrections made (tests and benchmarks read them)."""
@@ -59,7 +101,7 @@ class MessageList(VerticalScroll):
         return self._anchored and not self._anchor_released
 
     def arrange(self, size: Size, optimal: bool = False) -> DockArrangeResult:
-        first = next(iter(self._nodes), None)
+        first = self._first_message()
         inserted_above = self._first is not None and first is not self._first and not self.is_following
         if size.width > 0 and size.height > 0 and self.is_attached and not inserted_above:
             self._settle(size.width, size.height, in_layout=True)
@@ -67,15 +109,26 @@ class MessageList(VerticalScroll):
         placements = result.placements
         if inserted_above:
             # Older messages arrived above: what was on screen stays (and is settled already).
+            # (A viewport inside the gap shows no text, only a place in the history: it stays where it is.)
+            old_first_seen = self._first_y < round(self.scroll_y) + size.height
             for placement in placements:
                 if placement.widget is self._first:
-                    if placement.region.y != self._first_y:
+                    if placement.region.y != self._first_y and old_first_seen:
                         self._move_scroll(placement.region.y - self._first_y)
                         self._last_top = round(self.scroll_y)
                     break
-        if placements:
-            self._first, self._first_y = placements[0].widget, placements[0].region.y
+        self._first = None
+        for placement in placements:
+            if not isinstance(placement.widget, HistoryGap):
+                self._first, self._first_y = placement.widget, placement.region.y
+                break
         return result
+
+    def _first_message(self) -> Widget | None:
+        for child in self._nodes:
+            if not isinstance(child, HistoryGap):
+                return child
+        return None
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
@@ -89,30 +142,96 @@ class MessageList(VerticalScroll):
     def show_history(self, widgets: Sequence[Widget]) -> None:
         """Show a conversation's widgets (built as data: nothing is rendered yet), newest at the bottom.
 
-        The newest `FIRST_SCREEN` widgets are mounted now, for the first screen; older ones are mounted
-        above them afterwards, `HISTORY_CHUNK` at a time, each chunk keeping the text on screen still.
+        The newest widgets that fill `FIRST_SCREENS` screens are mounted now; the older ones wait behind a
+        gap of their estimated height until the user scrolls near them (or `mount_through` asks for one).
         """
         self.follow()
-        newest, older = list(widgets[-self.FIRST_SCREEN :]), list(widgets[: -self.FIRST_SCREEN])
+        self._older = []
+        height = max(self.scrollable_content_region.height, self.app.size.height, 10)
+        width = max(self.scrollable_content_region.width or self.app.size.width - 3, 10)
+        budget = height * self.FIRST_SCREENS
+        start = len(widgets)
+        rows = 0
+        while start > 0 and rows < budget:
+            start -= 1
+            rows += self._outer_rows(widgets[start], width)
+        newest, older = list(widgets[start:]), list(widgets[:start])
+        if older:
+            self._older = older
+            self._older_rows_cache = (-1, -1, 0)
+            self._gap = HistoryGap(self._older_rows)
+            self.mount(self._gap)
         if newest:
             self.mount_all(newest)
-        if older:
-            self.call_after_refresh(self._start_older, older)  # after the first screen is painted
-
-    def _start_older(self, older: list[Widget]) -> None:
-        self.run_worker(self._mount_older(older), name="history", group="history", exclusive=True,
-                        exit_on_error=False)
 
     def follow(self) -> None:
         """Stay at the bottom as text arrives (until the user scrolls up)."""
         self.anchor()
 
-    async def _mount_older(self, older: list[Widget]) -> None:
-        while older:
-            chunk, older = older[-self.HISTORY_CHUNK :], older[: -self.HISTORY_CHUNK]
-            first = next(iter(self._nodes), None)
-            await (self.mount_all(chunk, before=first) if first is not None else self.mount_all(chunk))
-            await asyncio.sleep(0.02)  # a frame for the user between chunks
+    def mount_through(self, widget: Widget) -> None:
+        """Mount the older history down to `widget` (a step per frame), e.g. to scroll to a search hit."""
+        if widget in self._older:
+            self._grow(len(self._older) - self._older.index(widget))
+
+    @property
+    def unmounted(self) -> int:
+        """History widgets not mounted yet (tests and benchmarks read it)."""
+        return len(self._older)
+
+    def _outer_rows(self, widget: Widget, width: int) -> int:
+        """Rows `widget` takes with its top margin (messages have no bottom margin), mounted or not."""
+        top, _, sides, _, gutter_height = self._kinds.get(type(widget), _DEFAULT_GEOMETRY)
+        return top + gutter_height + estimated_rows(widget, max(width - sides, 1))
+
+    def _older_rows(self, width: int) -> int:
+        """The gap's height: the rows the unmounted history would take at `width`."""
+        cached_width, count, rows = self._older_rows_cache
+        if cached_width == width and count == len(self._older):
+            return rows
+        rows = sum(self._outer_rows(widget, width) for widget in self._older)
+        self._older_rows_cache = (width, len(self._older), rows)
+        return rows
+
+    def _grow_soon(self) -> None:
+        if not self._growing:
+            self._growing = True
+            self.call_later(self._grow_near_viewport)
+
+    def _grow_near_viewport(self) -> None:
+        self._growing = False
+        gap = self._gap
+        if gap is None or not self._older:
+            return
+        region = self.scrollable_content_region
+        if gap.parent is not self or region.height <= 0:
+            self._older = []
+            return
+        top = round(self.scroll_y) - self.MARGIN_SCREENS * region.height
+        need = self._older_rows(region.width) - top
+        if need <= 0:
+            return
+        count = 0
+        rows = 0
+        while count < len(self._older) and rows < need:
+            count += 1
+            rows += self._outer_rows(self._older[-count], region.width)
+        self._grow(count)
+
+    def _grow(self, count: int) -> None:
+        """Mount the newest `count` of the older history (at most a chunk now, the rest a frame later)."""
+        gap = self._gap
+        if gap is None or gap.parent is not self or count <= 0:
+            return
+        chunk = min(count, self.HISTORY_CHUNK, len(self._older))
+        widgets, self._older = self._older[-chunk:], self._older[:-chunk]
+        # The gap shrinks by their estimate in the same step as they are mounted below it: the rows above
+        # the first message stay the same unless the estimate was wrong (then `arrange` moves the scroll).
+        self.mount_all(widgets, after=gap)
+        if not self._older:
+            gap.remove()
+            self._gap = None
+        elif count > chunk:
+            self.call_after_refresh(self._grow, count - chunk)
 
     def settle_soon(self) -> None:
         """A message changed: the next layout settles the viewport (nothing to do now)."""
@@ -142,10 +261,14 @@ class MessageList(VerticalScroll):
                 margin, gutter = styles.margin, styles.gutter
                 known = geometry[child] = (margin.top, margin.bottom, margin.left + margin.right + gutter.width,
                                            gutter.top, gutter.height)
+                self._kinds.setdefault(type(child), known)
             top, bottom, sides, gutter_top, gutter_height = known
             y += top if previous is None else max(top, previous)
             previous = bottom
-            if isinstance(child, MessageView):
+            if isinstance(child, HistoryGap):
+                height = self._older_rows(width)
+                placed.append((child, y, 0, y + height))
+            elif isinstance(child, MessageView):
                 inner = max(width - sides, 1)
                 height = child.content_rows(inner) + gutter_height
                 placed.append((child, y + gutter_top, inner, y + height))
@@ -171,7 +294,7 @@ class MessageList(VerticalScroll):
         following = self.is_following
         resized = width != self._last_width
         self._last_width = width
-        shift = 0
+        shift = self._resize_shift(width) if resized and not following else 0
         top = 0
         anchor: int | None = None if resized else self._last_top
         changed: set[MessageView] = set()
@@ -209,6 +332,30 @@ class MessageList(VerticalScroll):
         if shift and not following:
             self._move_scroll(shift)
         self._last_top = top
+        self._remember_top_child(placed, top)
+        near_gap = placed and isinstance(placed[0][0], HistoryGap) and top - self.MARGIN_SCREENS * height < placed[0][3]
+        if self._older and near_gap:
+            self._grow_soon()
+
+    def _remember_top_child(self, placed: list[tuple[Widget, int, int, int]], top: int) -> None:
+        for child, first_row, _, child_bottom in placed:
+            if child_bottom > top:
+                self._top_child = (child, top - first_row, child_bottom - first_row)
+                return
+        self._top_child = None
+
+    def _resize_shift(self, width: int) -> int:
+        """Rows to move the scroll after a width change, so the message at the top of the viewport stays
+        there (at the same fraction of its height): everything above it re-wrapped."""
+        if self._top_child is None:
+            return 0
+        child, offset, old_height = self._top_child
+        for placed_child, first_row, _, child_bottom in self._placements(width):
+            if placed_child is child:
+                height = child_bottom - first_row
+                target = first_row + (round(offset * height / old_height) if old_height > 0 else offset)
+                return target - round(self.scroll_y)
+        return 0
 
     def _relayout(self, views: set[MessageView], in_layout: bool) -> None:
         """Have the coming layout re-place the views whose height changed (a layout may be running: then
@@ -225,6 +372,7 @@ class MessageList(VerticalScroll):
     def _move_scroll(self, shift: int) -> None:
         """Move the scroll position (and a running scroll's course) by `shift` rows, without clamping:
         the coming layout makes the content tall enough."""
+        shift = max(shift, -round(self.scroll_y))  # never above the top
         self.shifts.append(shift)
         animation = self.app.animator._animations.get((id(self), "scroll_y"))
         if animation is not None and hasattr(animation, "end_value"):
