@@ -27,7 +27,7 @@ from chatapp.cli.common import (
     tolerant_streams,
 )
 from chatapp.config import ConfigError, Paths, Settings, load_settings
-from chatapp.service import LOCK_TIMEOUT_SECONDS, StoreError, describe_failure, is_damage, set_aside
+from chatapp.service import LOCK_TIMEOUT_SECONDS, StoreError, describe_failure
 
 COMMANDS = (ask, batch, listing, conversations, export, import_, templates, doctor, stats, models)
 
@@ -117,11 +117,9 @@ def _cancel(task: asyncio.Task[int], signum: int, received: list[int]) -> None:
 
 
 def _database_failure(exc: sqlite3.DatabaseError, settings: Settings | None) -> str:
+    """A failure met mid-command. A damaged page is reported and the file left exactly as it is: the rest of
+    it may still read (`ls`), and `doctor --salvage` is the step that copies and sets aside."""
     path = (settings.paths if settings else Paths.from_platform()).database
-    if is_damage(exc) and path.exists():
-        moved = set_aside(path)
-        return (f"{path} is damaged ({exc}): moved it aside untouched to {moved.name}; the next command starts a "
-                f"fresh database (`sqlite3 {moved} .recover` may rescue its text)")
     return describe_failure(path, exc, settings.lock_timeout if settings else LOCK_TIMEOUT_SECONDS)
 
 

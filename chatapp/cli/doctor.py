@@ -1,4 +1,5 @@
-"""`chatapp doctor`: what chatapp sees on this machine, and with `--check`, whether each provider answers.
+"""`chatapp doctor`: what chatapp sees on this machine (the database checked with `PRAGMA quick_check`), and
+with `--check`, whether each provider answers; `--salvage` rebuilds a damaged database from what it still reads.
 
 Local models are loaded and asked for a few tokens, which measures their load time and decode speed.
 Remote providers are asked only with `--check` (it is a real, if tiny, request).
@@ -20,16 +21,21 @@ if TYPE_CHECKING:
     from chatapp.service import ChatService
 
 
+_SHOWN_PROBLEMS = 5
+
+
 def _size(n: int) -> str:
     return f"{n / 1_000_000:.0f} MB"
 
 
-def report(service: ChatService, out: Callable[[str], None]) -> None:
+def report(service: ChatService, out: Callable[[str], None]) -> bool:
+    """Print what chatapp sees; False when the database is damaged."""
     settings = service.settings
     paths = settings.paths
     config = settings.source or paths.config_file
     out(f"config:    {config}{'' if config.exists() else '  (none: using defaults and environment)'}")
-    out(f"database:  {paths.database}  ({len(service.conversations())} conversations)")
+    out(f"database:  {paths.database}  ({_conversation_count(service)})")
+    sound = _integrity_line(service, out)
     out(f"templates: {paths.templates_dir}")
     out(f"themes:    {paths.themes_dir}")
     out("providers:")
@@ -44,6 +50,29 @@ def report(service: ChatService, out: Callable[[str], None]) -> None:
             out(f"      {visible(hint)}")
         if spec.kind is ProviderKind.LLAMACPP:
             _local_model_lines(settings, spec.name, spec.model_path, out)
+    return sound
+
+
+def _conversation_count(service: ChatService) -> str:
+    try:
+        return f"{len(service.conversations())} conversations"
+    except Exception as exc:  # a damaged page in the list itself: the integrity line says what to do
+        if service.store_failure(exc) is None:
+            raise
+        return "conversations cannot be listed"
+
+
+def _integrity_line(service: ChatService, out: Callable[[str], None]) -> bool:
+    from chatapp.service import SALVAGE_ADVICE
+
+    problems = service.database_problems(_SHOWN_PROBLEMS)
+    if not problems:
+        out("integrity: ok (PRAGMA quick_check)")
+        return True
+    count = f"{len(problems)}{'+' if len(problems) >= _SHOWN_PROBLEMS else ''}"
+    out(f"integrity: damaged: PRAGMA quick_check found {count} problem(s), first: {visible(problems[0])}; "
+        f"{SALVAGE_ADVICE}")
+    return False
 
 
 def _local_model_lines(settings: Settings, name: str, model_path: str | None, out: Callable[[str], None]) -> None:
@@ -89,12 +118,19 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     doctor = commands.add_parser("doctor", help="show paths, providers and local models; --check asks each one")
     doctor.add_argument("--check", action="store_true",
                         help="send a tiny request to every available provider (loads local models)")
+    doctor.add_argument("--salvage", action="store_true",
+                        help="copy what a damaged database still reads into a fresh one; the damaged file is set "
+                             "aside untouched")
     doctor.set_defaults(run=run, is_async=True)
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     from chatapp.service import ChatService
 
+    if args.salvage:
+        from chatapp.service import salvage
+
+        print(salvage(settings.paths.database).summary())  # a StoreError is the one line main() prints
     try:
         service = ChatService.open(settings)
     except StoreError as exc:  # still say what doctor can: where things are, and what is wrong
@@ -104,10 +140,10 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_FAILED
     say_notices(service)
     try:
-        report(service, print)
+        sound = report(service, print)
         if not args.check:
-            return EXIT_OK
+            return EXIT_OK if sound else EXIT_FAILED
         print("check:")
-        return EXIT_OK if await check(service, print) == 0 else EXIT_FAILED
+        return EXIT_OK if await check(service, print) == 0 and sound else EXIT_FAILED
     finally:
         await service.aclose()

@@ -18,7 +18,15 @@ if TYPE_CHECKING:
     from chatapp.engine import Percentiles, SchedulerSnapshot, StatsSnapshot
     from chatapp.providers.embedded_model import EmbeddedModelInfo, embedded_model_info
     from chatapp.providers.local_catalogue import LocalModel
-    from chatapp.store.db import LOCK_TIMEOUT_SECONDS, StoreError, describe_failure, is_damage, set_aside
+    from chatapp.store.db import (
+        LOCK_TIMEOUT_SECONDS,
+        SALVAGE_ADVICE,
+        StoreError,
+        describe_failure,
+        is_damage,
+        set_aside,
+    )
+    from chatapp.store.salvage import SalvageReport, salvage
     from chatapp.templates import (
         Assignment,
         Problem,
@@ -37,10 +45,13 @@ _REEXPORTED = {
     "embedded_model_info": "chatapp.providers.embedded_model",
     "LocalModel": "chatapp.providers.local_catalogue",
     "StoreError": "chatapp.store.db",
+    "SALVAGE_ADVICE": "chatapp.store.db",
     "LOCK_TIMEOUT_SECONDS": "chatapp.store.db",
     "describe_failure": "chatapp.store.db",
     "is_damage": "chatapp.store.db",
     "set_aside": "chatapp.store.db",
+    "SalvageReport": "chatapp.store.salvage",
+    "salvage": "chatapp.store.salvage",
     "Assignment": "chatapp.templates",
     "Problem": "chatapp.templates",
     "RenderedPrompt": "chatapp.templates",
@@ -62,6 +73,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "LOCK_TIMEOUT_SECONDS",
+    "SALVAGE_ADVICE",
     "Assignment",
     "ChatService",
     "EmbeddedModelInfo",
@@ -69,6 +81,7 @@ __all__ = [
     "Percentiles",
     "Problem",
     "RenderedPrompt",
+    "SalvageReport",
     "SchedulerSnapshot",
     "StatsSnapshot",
     "StoreError",
@@ -81,5 +94,6 @@ __all__ = [
     "embedded_model_info",
     "is_damage",
     "parse_var_args",
+    "salvage",
     "set_aside",
 ]

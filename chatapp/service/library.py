@@ -15,11 +15,24 @@ from chatapp.store.conversations import Store
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from chatapp.config import Settings
     from chatapp.store.importer import ImportReport
 
 
 class ConversationLibrary:
     _store: Store
+    settings: Settings
+
+    def database_problems(self, limit: int = 5) -> list[str]:
+        """What SQLite's quick check finds wrong with the database file; empty when it is sound."""
+        return self._store.problems(limit)
+
+    def store_failure(self, exc: BaseException) -> str | None:
+        """The one line to show for an exception a read or a write of the store raised (a damaged page, a
+        held lock, a full disk); None when `exc` is not a store failure."""
+        from chatapp.store.db import failure_line
+
+        return failure_line(self._store.path, exc, self.settings.lock_timeout)
 
     def all_messages(self, conversation_id: str) -> list[Message]:
         """Every message of every branch, oldest first (exports, tree views)."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from chatapp.domain import Conversation, Message, MessageStatus, Role
 from chatapp.store import live_writers
-from chatapp.store.db import LOCK_TIMEOUT_SECONDS, connect, is_busy
+from chatapp.store.db import LOCK_TIMEOUT_SECONDS, connect, is_busy, is_damage, quick_check
 from chatapp.textsafe import storable
 
 AT_LEAF = object()  # add_message's default parent: the conversation's current leaf
@@ -260,18 +260,32 @@ class Store:
 
     def recent_prompts(self, limit: int) -> list[str]:
         """The newest distinct user prompts across conversations, oldest first (for prompt history)."""
-        rows = self._conn.execute(
-            "SELECT content FROM messages WHERE role = 'user' GROUP BY content ORDER BY MAX(created) DESC LIMIT ?",
-            (limit,),
-        )
+        try:
+            rows = self._conn.execute(
+                "SELECT content FROM messages WHERE role = 'user' GROUP BY content ORDER BY MAX(created) DESC "
+                "LIMIT ?", (limit,)).fetchall()
+        except sqlite3.DatabaseError as exc:  # a damaged page: no recall, but the app still opens
+            if not is_damage(exc):
+                raise
+            return []
         return [row["content"] for row in rows][::-1]
+
+    def problems(self, limit: int = 5) -> list[str]:
+        """What `PRAGMA quick_check` finds wrong with the file (empty when it is sound)."""
+        return quick_check(self._conn, limit)
 
     def close_streaming(self) -> int:
         """Replies left `streaming` by a process that is gone become `incomplete` (their text is kept); a
         reply another live process is streaming is left alone. Reads first, so a database with nothing to
-        relabel is never written (opening to read takes no write lock)."""
-        streaming = [row[0] for row in self._conn.execute(
-            "SELECT id FROM messages WHERE status = ?", (MessageStatus.STREAMING.value,))]
+        relabel is never written (opening to read takes no write lock). A damaged page skips it: the reads
+        that need that page say so, and `doctor` finds it."""
+        try:
+            streaming = [row[0] for row in self._conn.execute(
+                "SELECT id FROM messages WHERE status = ?", (MessageStatus.STREAMING.value,))]
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                raise
+            return 0
         orphaned = live_writers.orphans(self._conn, streaming)
         if not orphaned:
             return 0

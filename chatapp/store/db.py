@@ -25,6 +25,8 @@ class DatabaseNewer(StoreError):
 
 
 LOCK_TIMEOUT_SECONDS = 10.0
+SALVAGE_ADVICE = ("`chatapp doctor --salvage` copies what is readable into a fresh database and sets the damaged "
+                  "one aside")
 # SQLite's primary result codes (the low byte of sqlite_errorcode).
 _BUSY, _LOCKED, _READONLY, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 11, 13, 14, 26
 
@@ -110,8 +112,29 @@ def describe_failure(path: Path, exc: sqlite3.DatabaseError, lock_timeout: float
     if code in (_READONLY, _CANTOPEN):
         return f"cannot write to {path} ({exc}): check the folder's and the file's permissions"
     if code in (_CORRUPT, _NOTADB):
-        return f"{path} is damaged ({exc}): run `chatapp doctor` to move it aside and start a fresh database"
+        return f"{path} is damaged ({exc}); nothing was changed: {SALVAGE_ADVICE}"
     return f"{path}: {exc}"
+
+
+def quick_check(conn: sqlite3.Connection, limit: int = 5) -> list[str]:
+    """SQLite's `PRAGMA quick_check`: every page read once, no index cross-check (`integrity_check`'s
+    O(N log N) part). Up to `limit` problems; empty when the file is sound."""
+    try:
+        rows = [row[0] for row in conn.execute(f"PRAGMA quick_check({int(limit)})")]
+    except sqlite3.DatabaseError as exc:
+        if not is_damage(exc):
+            raise
+        return [str(exc)]
+    return [] if rows == ["ok"] else rows
+
+
+def failure_line(path: Path, exc: BaseException, lock_timeout: float = LOCK_TIMEOUT_SECONDS) -> str | None:
+    """The one line for a store failure (raised at open or mid-use); None for any other exception."""
+    if isinstance(exc, StoreError):
+        return str(exc)
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.IntegrityError):
+        return describe_failure(path, exc, lock_timeout)
+    return None
 
 
 def set_aside(path: Path) -> Path:

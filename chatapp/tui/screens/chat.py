@@ -217,12 +217,17 @@ class ChatScreen(ChatActions, Screen[None]):
                 if note:
                     self.message_list.mount(NoticeMessage(note))
             return
-        messages = self.service.messages(conversation_id)
-        summaries = self.service.summaries(conversation_id)
+        try:
+            messages = self.service.messages(conversation_id)
+            summaries = self.service.summaries(conversation_id)
+            branch_counts = self.service.branch_counts(conversation_id)
+        except Exception as exc:  # a damaged page or a held lock: one line in place of the history
+            self.message_list.mount(NoticeMessage(self._store_failure(exc), error=True))
+            return
         summary = summaries[-1] if summaries else None  # summaries roll: the newest covers the earlier ones
         ids = [m.id for m in messages]
         position = ids.index(summary.last_message_id) + 1 if summary and summary.last_message_id in ids else None
-        widgets = message_widgets(collapse_restarts(messages), self.service.branch_counts(conversation_id),
+        widgets = message_widgets(collapse_restarts(messages), branch_counts,
                                   self.service.siblings, summary, position)
         self.message_list.show_history(widgets)
         target = next((w for w in widgets if at_message and getattr(w, "message_id", None) == at_message
@@ -364,8 +369,15 @@ class ChatScreen(ChatActions, Screen[None]):
             self.status.activity = "stopped · Esc to edit the prompt"
             self._stopped_prompt = self._live_reply.prompt if self._live_reply is not None else None
         elif event.state is WorkerState.ERROR and self._current is not None:
-            self._current.set_status(MessageStatus.ERROR, _describe(event.worker.error))
+            failure = self.service.store_failure(event.worker.error) if event.worker.error else None
+            self._current.set_status(MessageStatus.ERROR, failure or _describe(event.worker.error))
             self.status.activity = "error"
+
+    def _store_failure(self, exc: Exception) -> str:
+        line = self.service.store_failure(exc)
+        if line is None:
+            raise exc
+        return line
 
     def _offer_truncation(self, text: str, event: MessageTooLong, target: Target, view: AssistantMessage) -> None:
         """A message larger than the window: the user chooses to cut it or to cancel, never a silent cut."""
