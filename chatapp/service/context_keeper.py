@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ from chatapp.domain import ChatMessage, ChatRequest, Message, MessageStatus, Rol
 from chatapp.engine import Job, Priority, RequestEngine
 from chatapp.store.context_records import ContextRecords, SummaryRow
 from chatapp.store.conversations import Store
+from chatapp.store.db import is_busy
 
 _SENT_REPLY_STATUSES = (MessageStatus.COMPLETE, MessageStatus.CANCELLED, MessageStatus.TRUNCATED,
                         MessageStatus.FILTERED)
@@ -124,9 +126,14 @@ class ContextKeeper:
         if usage.input_tokens <= 0:
             return
         self.counter.observe(built.request.model, built.basis, built.raw_input_tokens, usage.input_tokens)
-        self.records.save_calibration(
-            {key: (cal.ratio, cal.samples) for key, cal in self.counter.calibration().items()}
-        )
+        try:
+            with self._store.without_waiting():  # mid-reply: never stall the stream on another process's lock
+                self.records.save_calibration(
+                    {key: (cal.ratio, cal.samples) for key, cal in self.counter.calibration().items()}
+                )
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
+                raise  # busy: kept in memory, saved with the next observation
 
     def truncate(self, text: str, spec: ProviderSpec, limit: int) -> str:
         return self.builder.truncate(text, spec, limit)

@@ -47,6 +47,13 @@ CONTINUE_INSTRUCTION = ("Your last reply was cut off at the length limit. Contin
 if TYPE_CHECKING:
     from chatapp.service import ChatService
 
+_RETRY_SECONDS = 0.1  # between tries of a reply's final write while another process holds the lock
+
+
+def _busy_line(waited: float) -> str:
+    return (f"the database was busy for {waited:.1f} s (another process held its write lock); the reply was kept "
+            "and is saved")
+
 
 class Turn:
     def __init__(self, service: ChatService, conversation_id: str, spec: ProviderSpec, system: str | None,
@@ -122,6 +129,8 @@ class Turn:
                             continue
                         if isinstance(event, TextDelta):
                             self._writer.append(event.text)
+                            for waited in self._writer.take_busy_periods():
+                                yield Notice(_busy_line(waited))
                         elif isinstance(event, Usage):
                             self._writer.usage = event
                             built = self._builds.get(answering.provider)
@@ -137,7 +146,8 @@ class Turn:
                                  "and trying once more")
                     if await self._recompress():
                         continue
-                yield self.fail(exc, answering)
+                async for final in self._fail_settled(exc, answering):
+                    yield final
                 return
             except (asyncio.CancelledError, GeneratorExit):
                 self._writer.close(MessageStatus.CANCELLED)
@@ -146,11 +156,13 @@ class Turn:
                 raise  # the store refused a write (a full disk): said in one line by the front end
             except Exception as exc:  # a bug, not a provider failure: keep the text, say what happened
                 error = ProviderError(ErrorKind.TRANSIENT, f"internal error: {type(exc).__name__}: {exc}")
-                yield self.fail(error, answering)
+                async for final in self._fail_settled(error, answering):
+                    yield final
                 return
             break
         status, note = self._finished_status(answering)
-        self._writer.close(status, error=note)
+        async for notice in self._settle(status, note):
+            yield notice
         self._store.set_provider(self._conversation_id, answering.provider, answering.model)
         self._service._context.schedule_compression(self._conversation_id, self._spec, self._system)
         yield TurnFinished(self._reply.id, status, answering.provider, answering.model, note,
@@ -176,12 +188,44 @@ class Turn:
         return made is not None
 
     def fail(self, exc: ProviderError, answering: Target) -> TurnFinished:
+        assert self._writer is not None
+        finished = self._failure(exc, answering)
+        self._writer.close(finished.status, error=finished.error)
+        return finished
+
+    async def _fail_settled(self, exc: ProviderError, answering: Target) -> AsyncGenerator[TurnEvent, None]:
+        finished = self._failure(exc, answering)
+        async for notice in self._settle(finished.status, finished.error):
+            yield notice
+        yield finished
+
+    def _failure(self, exc: ProviderError, answering: Target) -> TurnFinished:
         assert self._reply is not None and self._writer is not None
         message = self._service.redact(str(exc))
         status = MessageStatus.INCOMPLETE if self._writer.text else MessageStatus.ERROR
-        self._writer.close(status, error=message)
         return TurnFinished(self._reply.id, status, answering.provider, answering.model, message, exc.kind,
                             self._writer.usage)
+
+    async def _settle(self, status: MessageStatus, error: str | None) -> AsyncGenerator[Notice, None]:
+        """The reply's final write. While another process holds the write lock this waits without blocking
+        the event loop, says so once the lock timeout has passed, and writes as soon as the lock frees: the
+        text is never dropped and the row never left `streaming` by a live process."""
+        assert self._writer is not None
+        told = False
+        try:
+            while not self._writer.try_close(status, error):
+                waited = self._writer.busy_seconds
+                if not told and waited >= self._service.settings.lock_timeout:
+                    told = True
+                    yield Notice(f"the database has been busy for {waited:.1f} s (another process holds its write "
+                                 "lock): the reply is kept and saved as soon as the lock frees")
+                await asyncio.sleep(_RETRY_SECONDS)
+        except asyncio.CancelledError:
+            self._writer.close(MessageStatus.CANCELLED)
+            raise
+        for waited in self._writer.take_busy_periods():
+            if not told:
+                yield Notice(_busy_line(waited))
 
 
 async def reply_to(service: ChatService, conversation_id: str, user_id: str, target: Target, *,

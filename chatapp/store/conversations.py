@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,16 @@ class Store:
 
     def close(self) -> None:
         self._conn.close()
+
+    @contextlib.contextmanager
+    def without_waiting(self) -> Iterator[None]:
+        """Writes inside fail at once (SQLITE_BUSY) instead of waiting while another process holds the lock."""
+        waits = self._conn.execute("PRAGMA busy_timeout").fetchone()[0]
+        self._conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            yield
+        finally:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(waits)}")
 
     # --- conversations --------------------------------------------------------------------
 

@@ -1,0 +1,129 @@
+"""The write lock held by another process while a reply streams (issue 13, case 5 continued): one line that
+says how long the database was busy, the reply's text kept (flushed once the lock frees), and the row never
+left `streaming`; the TUI keeps running meanwhile."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from envs import clean_env, provider_config
+from fakeserver import Reply
+
+from chatapp.config import Paths
+
+REPLY = "tick " * 400
+_HOLD_LOCK = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("ROLLBACK")
+"""
+
+
+def hold_lock(database: Path, seconds: float) -> subprocess.Popen[str]:
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(database), str(seconds)],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def last_reply(database: Path) -> tuple[str, str] | None:
+    db = sqlite3.connect(database, timeout=30)
+    try:
+        return db.execute("SELECT status, content FROM messages WHERE role = 'assistant' "
+                          "ORDER BY created DESC LIMIT 1").fetchone()
+    except sqlite3.OperationalError:
+        return None
+    finally:
+        db.close()
+
+
+def wait_until(condition, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def setup(tmp_path, fake_server):
+    env = clean_env(tmp_path)
+    paths = Paths(config_dir=tmp_path / "config" / "chatapp", data_dir=tmp_path / "data" / "chatapp",
+                  cache_dir=tmp_path / "cache" / "chatapp")
+    provider_config(paths, fake_server.openai_base_url, before='default_provider = "p"\nlock_timeout = 0.5')
+    paths.config_file.chmod(0o600)
+    return env, paths
+
+
+@pytest.mark.parametrize("hold_after_streaming_started", [1.5, 6.0])
+def test_ask_keeps_the_reply_while_the_lock_is_held_and_says_so_in_one_line(setup, fake_server,
+                                                                                hold_after_streaming_started):
+    """1.5 s: the lock frees mid-reply; 6 s: it is still held when the reply ends, and the final write waits."""
+    env, paths = setup
+    fake_server.script(Reply(REPLY, delay=0.005))
+    process = subprocess.Popen([sys.executable, "-m", "chatapp", "ask", "count"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    assert process.stdout is not None
+    assert process.stdout.read(10) == b"tick tick "
+    holder = hold_lock(paths.database, hold_after_streaming_started)
+    try:
+        out, err = process.communicate(timeout=90)
+    finally:
+        holder.kill()
+        holder.wait()
+    text = err.decode()
+    assert process.returncode == 0, text
+    assert "Traceback" not in text and text.count("\n") == 1, text
+    assert "database" in text and "busy for" in text, text
+    assert out.endswith(b"tick \n")  # (what read(10) buffered beyond its 10 bytes is not in `out`)
+    assert last_reply(paths.database) == ("complete", REPLY)
+
+
+async def test_the_tui_streams_on_while_the_lock_is_held_and_says_so_inline(isolated_env, fake_server):
+    import asyncio
+
+    from chatapp.config import load_settings
+    from chatapp.service import ChatService
+    from chatapp.tui.app import ChatApp
+    from chatapp.tui.widgets.message import AssistantMessage, NoticeMessage
+    from chatapp.tui.widgets.prompt import PromptInput
+
+    provider_config(isolated_env, fake_server.openai_base_url, before='default_provider = "p"\nlock_timeout = 0.5')
+    isolated_env.config_file.chmod(0o600)
+    fake_server.script(Reply(REPLY, delay=0.01))
+    service = ChatService.open(load_settings())
+    app = ChatApp(service, service.target_for(None))
+
+    async def until(condition, timeout=60.0):
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not condition():
+            assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+            await pilot.pause(0.05)
+
+    async with app.run_test() as pilot:
+        prompt = app.screen.query_one(PromptInput)
+        prompt.focus()
+        prompt.load_text("count")
+        await pilot.press("enter")
+        await until(lambda: (row := last_reply(isolated_env.database)) is not None and len(row[1]) > 20)
+        holder = await asyncio.to_thread(hold_lock, isolated_env.database, 2.0)
+        try:
+            shown = len(app.screen.query_one(AssistantMessage).text)
+            await pilot.pause(0.8)  # the lock is held: the screen still gets the stream
+            assert len(app.screen.query_one(AssistantMessage).text) > shown
+            await until(lambda: not app.screen.replying)
+        finally:
+            holder.kill()
+            holder.wait()
+        notices = [str(n.render()) for n in app.screen.query(NoticeMessage)]
+        assert any("busy for" in n for n in notices), notices
+        assert app.screen.query_one(AssistantMessage).text == REPLY
+    assert last_reply(isolated_env.database) == ("complete", REPLY)
