@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from chatapp.cli.common import EXIT_OK, UsageError, resolve_conversation
+from chatapp.cli.common import EXIT_OK, UsageError, resolve_conversation, say_notices
 from chatapp.config import Settings
 from chatapp.textsafe import visible
 
@@ -44,7 +44,8 @@ def run_open(settings: Settings, args: argparse.Namespace) -> int:
 def run_show(settings: Settings, args: argparse.Namespace) -> int:
     from chatapp.service import ChatService
 
-    service = ChatService.open(settings)
+    service = ChatService.open(settings, to_read=True)
+    say_notices(service)
     try:
         conversation = resolve_conversation(service, args.id, "show")
         if args.json:

@@ -132,7 +132,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
 
         print(salvage(settings.paths.database).summary())  # a StoreError is the one line main() prints
     try:
-        service = ChatService.open(settings)
+        service = ChatService.open(settings, to_read=True)
     except StoreError as exc:  # still say what doctor can: where things are, and what is wrong
         config = settings.source or settings.paths.config_file
         print(f"config:    {config}")

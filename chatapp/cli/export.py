@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from chatapp.cli.common import EXIT_OK, UsageError, resolve_conversation
+from chatapp.cli.common import EXIT_OK, UsageError, resolve_conversation, say_notices
 from chatapp.config import Settings
 
 
@@ -26,7 +26,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.all and args.format == "md":
         raise UsageError("export: --all is JSON only (Markdown is one conversation at a time)")
-    service = ChatService.open(settings)
+    service = ChatService.open(settings, to_read=True)
+    say_notices(service)
     try:
         ids = None if args.all else [resolve_conversation(service, args.id, "export").id]
         if args.output is not None:

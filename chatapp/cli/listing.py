@@ -23,7 +23,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def run(settings: Settings, args: argparse.Namespace) -> int:
     from chatapp.service import ChatService
 
-    service = ChatService.open(settings)
+    service = ChatService.open(settings, to_read=True)
     say_notices(service)
     try:
         if args.search is not None:

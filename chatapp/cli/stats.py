@@ -21,7 +21,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     from chatapp.service import ChatService
     from chatapp.service.stats_table import as_text
 
-    service = ChatService.open(settings)
+    service = ChatService.open(settings, to_read=True)
     say_notices(service)
     try:
         snapshot = service.stats()

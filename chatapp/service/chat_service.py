@@ -30,6 +30,7 @@ from chatapp.domain import (
 from chatapp.providers.registry import Availability, ProviderPool
 from chatapp.service.library import ConversationLibrary
 from chatapp.store.conversations import Store
+from chatapp.store.db import DataDirReadOnly
 
 if TYPE_CHECKING:
     from chatapp.engine import EngineStats, RequestEngine, StatsSnapshot
@@ -65,8 +66,16 @@ class ChatService(ConversationLibrary):
         self._store.close_streaming()
 
     @classmethod
-    def open(cls, settings: Settings) -> ChatService:
-        return cls(settings, Store.open(settings.paths.database, settings.lock_timeout))
+    def open(cls, settings: Settings, *, to_read: bool = False) -> ChatService:
+        """`to_read`: the caller only reads, and may go on when the data dir cannot be written (said once, as
+        a notice); any other caller stops there with that one line (DataDirReadOnly)."""
+        store = Store.open(settings.paths.database, settings.lock_timeout)
+        if store.read_only is not None:
+            if not to_read:
+                store.close()
+                raise DataDirReadOnly(store.read_only)
+            store.notices.append(store.read_only)
+        return cls(settings, store)
 
     # The engine, the context keeper and the title maker load on first use (a turn, a gauge): ~70 ms of
     # imports that would otherwise sit in front of the TUI's first paint.
@@ -155,7 +164,7 @@ class ChatService(ConversationLibrary):
         )
 
     def _save_stats(self) -> None:
-        if not self._engine.stats.snapshot().providers:  # nothing ran
+        if not self._engine.stats.snapshot().providers or self._store.read_only:  # nothing ran, or cannot save
             return
         combined = self._persisted_stats()
         combined.merge(self._engine.stats)

@@ -26,15 +26,17 @@ def new_id() -> str:
 class Store:
     """Synchronous SQLite access; every call is one short transaction (well under a millisecond)."""
 
-    def __init__(self, conn: sqlite3.Connection, notices: list[str] | None = None) -> None:
+    def __init__(self, conn: sqlite3.Connection, notices: list[str] | None = None,
+                 read_only: str | None = None) -> None:
         self._conn = conn
         self.notices: list[str] = notices or []  # what opening did that the user should hear about once
+        self.read_only = read_only  # why nothing can be saved, when the data dir cannot be written
         self.path = Path(conn.execute("PRAGMA database_list").fetchone()[2] or ":memory:")
 
     @classmethod
     def open(cls, path: Path, lock_timeout: float = LOCK_TIMEOUT_SECONDS) -> Store:
         opened = connect(path, lock_timeout)
-        return cls(opened.connection, opened.notices)
+        return cls(opened.connection, opened.notices, opened.read_only)
 
     def close(self) -> None:
         self._conn.close()
@@ -291,6 +293,8 @@ class Store:
         reply another live process is streaming is left alone. Reads first, so a database with nothing to
         relabel is never written (opening to read takes no write lock). A damaged page skips it: the reads
         that need that page say so, and `doctor` finds it."""
+        if self.read_only:
+            return 0
         try:
             streaming = [row[0] for row in self._conn.execute(
                 "SELECT id FROM messages WHERE status = ?", (MessageStatus.STREAMING.value,))]

@@ -6,6 +6,7 @@ application crashes, which is what a chat client needs, at a fraction of FULL's 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -31,15 +32,28 @@ SALVAGE_ADVICE = ("`chatapp doctor --salvage` copies what is readable into a fre
 _BUSY, _LOCKED, _READONLY, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 11, 13, 14, 26
 
 
+class DataDirReadOnly(StoreError):
+    """The data dir cannot be written, and the command needs to save."""
+
+
 @dataclass
 class Opened:
     connection: sqlite3.Connection
     notices: list[str] = field(default_factory=list)  # said once to the user: tightened modes, a fresh start
+    read_only: str | None = None  # the one line saying why nothing can be saved, when opened to read only
 
 
 def connect(path: Path, lock_timeout: float = LOCK_TIMEOUT_SECONDS) -> Opened:
     """Open (creating it private) and migrate the database. A damaged file is moved aside untouched and a
-    fresh one started, with a notice; anything else that stops the open raises StoreError."""
+    fresh one started, with a notice; anything else that stops the open raises StoreError. In a data dir
+    that cannot be written the database is opened to read only, untouched (`Opened.read_only` says why)."""
+    reason = unwritable(path.parent)
+    if reason is not None:
+        line = (f"the data dir {path.parent} is not writable ({reason}): chatapp can read it (`ls`, `show`, "
+                "`export`) but cannot save anything; make it writable, or point XDG_DATA_HOME elsewhere")
+        if not path.exists():
+            raise DataDirReadOnly(line)
+        return Opened(_open_read_only(path, lock_timeout), [], line)
     notices: list[str] = []
     try:
         notices += private_dir(path.parent)
@@ -64,6 +78,49 @@ def connect(path: Path, lock_timeout: float = LOCK_TIMEOUT_SECONDS) -> Opened:
             return Opened(_open(path, lock_timeout), notices)
         except sqlite3.DatabaseError as again:
             raise StoreError(describe_failure(path, again, lock_timeout)) from None
+
+
+def unwritable(folder: Path) -> str | None:
+    """Why `folder` cannot be written to, or None when it can (or does not exist yet)."""
+    if not folder.is_dir() or os.access(folder, os.W_OK):
+        return None
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "read-only file system"
+    except OSError:
+        pass
+    return "permission denied"
+
+
+def _open_read_only(path: Path, lock_timeout: float) -> sqlite3.Connection:
+    """Read without writing a byte. A WAL database needs its -shm, which a read-only folder cannot get:
+    then the file is read as it stands (`immutable`), without what an unclean exit left in its -wal."""
+    failure: sqlite3.DatabaseError | None = None
+    for query in ("mode=ro", "immutable=1"):
+        conn = sqlite3.connect(f"{path.as_uri()}?{query}", uri=True, isolation_level=None, check_same_thread=True,
+                               timeout=lock_timeout)
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            if is_damage(exc):
+                raise StoreError(describe_failure(path, exc, lock_timeout)) from None
+            failure = exc
+            continue
+        if version > SCHEMA_VERSION:
+            conn.close()
+            raise DatabaseNewer(f"{path}: the database's schema ({version}) is newer than this chatapp "
+                                f"understands ({SCHEMA_VERSION}): upgrade chatapp, or point XDG_DATA_HOME elsewhere")
+        if version < SCHEMA_VERSION:
+            conn.close()
+            raise DataDirReadOnly(f"{path} needs an upgrade to this chatapp's schema, and its folder is not "
+                                  "writable: make it writable and run chatapp once")
+        conn.execute("PRAGMA query_only=ON")
+        conn.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
+        conn.row_factory = sqlite3.Row
+        return conn
+    assert failure is not None
+    raise StoreError(describe_failure(path, failure, lock_timeout))
 
 
 def _open(path: Path, lock_timeout: float) -> sqlite3.Connection:
