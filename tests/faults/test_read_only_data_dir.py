@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -97,5 +99,57 @@ def test_writing_commands_fail_in_one_line_and_change_nothing(seeded, tmp_path, 
                            *(a.format(id=conversation_id, tmp=tmp_path) for a in args))
     one_line(result)
     assert result.returncode == 1
+    assert fake_server.requests == []
+    assert digest(paths.data_dir) == before
+
+
+# --- the same through file modes: an unprivileged user whose data dir is r-x ---------------------------
+
+
+def _as_nobody(*command: str) -> list[str]:
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+
+
+@pytest.fixture
+def nobody_home(fake_server):
+    """A home for user 65534 (nobody) outside the root-only pytest tmp dir, with a seeded database; then
+    its data dir is made r-x, which binds nobody but not root."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("no setpriv(1) on this machine")
+    base = Path(tempfile.mkdtemp(prefix="chatapp-nobody-"))
+    try:
+        base.chmod(0o755)
+        env = {**clean_env(base), "HOME": str(base / "home")}
+        paths = Paths(config_dir=base / "config" / "chatapp", data_dir=base / "data" / "chatapp",
+                      cache_dir=base / "cache" / "chatapp")
+        provider_config(paths, fake_server.openai_base_url, before='default_provider = "p"')
+        paths.config_file.chmod(0o600)
+        store = Store.open(paths.database)
+        conversation = store.create_conversation("p", "gpt-4o-mini", title="kept safe")
+        store.add_message(conversation.id, Role.USER, "what is kept")
+        store.close()
+        for path in (base, *base.rglob("*")):
+            os.chown(path, 65534, 65534)
+        probe = subprocess.run(_as_nobody(sys.executable, "-c", "import chatapp.cli"), env=env, capture_output=True,
+                               text=True, timeout=60)
+        if probe.returncode != 0:
+            pytest.skip(f"user 65534 cannot run this checkout's Python: {probe.stderr.strip()[-200:]}")
+        paths.data_dir.chmod(0o500)
+        yield env, paths
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_data_dir_the_user_may_not_write_reads_and_refuses_in_one_line(nobody_home, fake_server):
+    env, paths = nobody_home
+    before = digest(paths.data_dir)
+    listed = subprocess.run(_as_nobody(sys.executable, "-m", "chatapp", "ls"), env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert listed.returncode == 0 and "kept safe" in listed.stdout, listed.stderr
+    assert listed.stderr.count("\n") == 1 and "is not writable (permission denied)" in listed.stderr
+    asked = subprocess.run(_as_nobody(sys.executable, "-m", "chatapp", "ask", "hello"), env=env,
+                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert asked.returncode == 1 and "Traceback" not in asked.stderr
+    assert asked.stderr.count("\n") == 1 and "is not writable (permission denied)" in asked.stderr
     assert fake_server.requests == []
     assert digest(paths.data_dir) == before
