@@ -220,7 +220,7 @@ class Turn:
                     yield Notice(f"the database has been busy for {waited:.1f} s (another process holds its write "
                                  "lock): the reply is kept and saved as soon as the lock frees")
                 await asyncio.sleep(_RETRY_SECONDS)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, GeneratorExit):  # Esc, a signal, a reader gone: waits up to lock_timeout
             self._writer.close(MessageStatus.CANCELLED)
             raise
         for waited in self._writer.take_busy_periods():

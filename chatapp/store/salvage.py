@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chatapp.store.db import StoreError, connect, is_damage, quick_check, set_aside
+from chatapp.store.db import StoreError, connect, is_damage, quick_check, set_aside, unwritable
 
 _BATCH = 500
 _MAX_ROWID = 2**63 - 1
@@ -44,6 +44,16 @@ def salvage(path: Path) -> SalvageReport:
     """Rebuild `path` from what it still reads; the original (and its -wal) is renamed aside, never written."""
     if not path.exists():
         raise StoreError(f"{path} does not exist: there is nothing to salvage")
+    reason = unwritable(path.parent)
+    if reason is not None:
+        raise StoreError(f"cannot salvage {path}: its folder is not writable ({reason})")
+    try:
+        return _salvage(path)
+    except OSError as exc:  # a full disk while copying: the damaged file is still where it was
+        raise StoreError(f"cannot salvage {path}: {exc.strerror or exc}") from None
+
+
+def _salvage(path: Path) -> SalvageReport:
     scratch = Path(tempfile.mkdtemp(prefix=".salvage-", dir=path.parent))
     fresh_path = scratch / "fresh.db"
     try:

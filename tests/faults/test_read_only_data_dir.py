@@ -91,7 +91,8 @@ def test_reading_commands_still_read_and_say_it_once(seeded, tmp_path):
 
 
 @pytest.mark.parametrize("args", [("ask", "hello"), ("rename", "{id}", "new title"), ("rm", "-y", "{id}"),
-                                  ("import", "{tmp}/import.json"), ("open", "{id}"), ("-c",)])
+                                  ("import", "{tmp}/import.json"), ("open", "{id}"), ("-c",),
+                                  ("doctor", "--salvage")])
 def test_writing_commands_fail_in_one_line_and_change_nothing(seeded, tmp_path, fake_server, args):
     env, paths, conversation_id = seeded
     before = digest(paths.data_dir)
