@@ -95,7 +95,7 @@ def test_first_ctrl_c_drains_and_prints_the_resume_command(tmp_path):
         first_rows = rows(out)
         # --ordered: a gap-free prefix in input order; every in-flight request finished and was kept.
         assert [row["id"] for row in first_rows] == [str(i + 1) for i in range(len(first_rows))]
-        assert billing.count() == len(first_rows) + (billing.count() - len(first_rows))
+        server.default = Reply(billing.reply)  # the slow replies were only there to catch the run mid-way
         resumed = chatapp(env, "batch", "--resume", job)
         assert resumed.returncode == 0, resumed.stderr
     final = rows(out)

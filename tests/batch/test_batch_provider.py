@@ -21,9 +21,12 @@ from chatapp.service.batch_desk import BatchPlan
 POLL = ("--poll-interval", "0.05")
 
 
-@pytest.mark.parametrize("kind", ["openai", "anthropic"])
 @pytest.mark.timeout(600)  # subprocesses on a shared 2-core machine
-def test_sigkill_right_after_a_create_then_resume_creates_nothing_twice(tmp_path, kind):
+def test_sigkill_right_after_a_create_then_resume_creates_nothing_twice(tmp_path):
+    """The whole command: `--mode provider`, SIGKILL in the instant after the provider created the second
+    batch, `--resume` (Ctrl+C while the provider works), `--resume` again, `batch status`. Anthropic's
+    adapter runs the same path in-process below (its SDK costs seconds to import in each subprocess)."""
+    kind = "openai"
     with FakeServer(default=Reply(lambda r: f"echo {r.prompt}")) as server:
         server.script(Error(400, "this prompt is rejected"), repeat=10**6, match=lambda r: "poison" in r.prompt)
         desk = server.batch_api
@@ -80,39 +83,50 @@ def test_sigkill_right_after_a_create_then_resume_creates_nothing_twice(tmp_path
     assert f"job {job} (provider): done" in status.stdout
 
 
-@pytest.mark.parametrize("was_created", [True, False], ids=["created", "never-created"])
+@pytest.mark.parametrize(("kind", "was_created"), [("openai", True), ("openai", False), ("anthropic", True),
+                                                  ("anthropic", False)])
 async def test_a_create_whose_answer_was_lost_is_found_or_sent_again(isolated_env, fake_server, monkeypatch,
-                                                                     tmp_path, was_created):
-    """The connection drops after the create request: whether the provider made the batch or not, the
-    resume ends with each item submitted and billed exactly once."""
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-batch")
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_server.openai_base_url)
+                                                                     tmp_path, kind, was_created):
+    """The connection drops right after the second create: whether the provider made that batch or not,
+    the resume ends with each item submitted and billed exactly once, results mapped back to their ids."""
+    prefix = kind.upper()
+    monkeypatch.setenv(f"{prefix}_API_KEY", "sk-batch")
+    monkeypatch.setenv(f"{prefix}_BASE_URL",
+                       fake_server.openai_base_url if kind == "openai" else fake_server.anthropic_base_url)
     fake_server.default = Reply(lambda r: f"echo {r.prompt}")
+    fake_server.script(Error(400, "this prompt is rejected"), repeat=10**6, match=lambda r: "poison" in r.prompt)
     desk = fake_server.batch_api
     desk.polls_before_done = 0
-    source = tmp_path / "p.txt"
-    source.write_text("".join(f"line {i}\n" for i in range(5)))
+    source = tmp_path / "p.jsonl"
+    ids = write_jsonl(source, 12, poison={4})
+    created: list[str] = []
 
-    def lose_the_answer(batch_id: str) -> None:
-        desk.after_create = None
-        if not was_created:
-            del desk.batches[batch_id]
-        raise ConnectionResetError("the answer to the create is lost")  # the server drops the connection
+    def lose_the_second_answer(batch_id: str) -> None:
+        created.append(batch_id)
+        if len(created) == 2:
+            if not was_created:
+                del desk.batches[batch_id]
+            raise ConnectionResetError("the answer to the create is lost")  # the server drops the connection
 
-    desk.after_create = lose_the_answer
+    desk.after_create = lose_the_second_answer
     service = ChatService.open(load_settings())
     try:
-        first = service.start_batch(BatchPlan(input_path=source, mode="provider", chunk_size=10), 5)
+        first = service.start_batch(BatchPlan(input_path=source, mode="provider", chunk_size=5), 12)
+        first.poll_initial = 0.01  # type: ignore[union-attr]
         outcome = await asyncio.wait_for(first.run(), 60)
         assert not outcome.complete and outcome.progress.finished == 0
         second = service.resume_batch(first.job.id)
         second.poll_initial = 0.01  # type: ignore[union-attr]
         outcome = await asyncio.wait_for(second.run(), 60)
-        assert outcome.complete and outcome.progress.done == 5
+        assert outcome.complete and (outcome.progress.done, outcome.progress.failed) == (11, 1)
     finally:
         await service.aclose()
+    assert len(created) == (3 if was_created else 4)
     creates = [r for r in fake_server.requests if r.method == "POST" and r.path.endswith("/batches")]
-    assert len(creates) == (1 if was_created else 2)
-    assert sorted(desk.processed) == [f"item-{i}" for i in range(5)]
-    written = [row["text"] for row in rows(tmp_path / "p.out.jsonl")]
-    assert sorted(written) == [f"echo line {i}" for i in range(5)]
+    assert len(creates) == len(created)
+    assert sorted(desk.processed) == sorted(f"item-{i}" for i in range(12) if i != 4)
+    written = {row["id"]: row for row in rows(tmp_path / "p.out.jsonl")}
+    assert sorted(written) == sorted(ids)
+    assert all(written[i]["text"] == f"echo say {i}" and written[i]["usage"]["output_tokens"] > 0
+               and written[i]["cost"] > 0 for i in ids if i != "q4")
+    assert written["q4"]["error"]["class"] == "invalid_request"

@@ -1,9 +1,11 @@
 """Benchmark: `chatapp batch` throughput against its theoretical maximum, peak RSS vs item count, and the
 batch machinery's cost per item.
 
-1. throughput: `chatapp batch` in a subprocess against the scripted server answering after 50 ms, with
-   600 RPM / concurrency 32, and with concurrency 32 and no rate limit. The theoretical maximum counts the
-   RPM bucket's first minute (it starts full, as the provider's does) and concurrency / latency.
+1. throughput: `chatapp batch` in a subprocess against the scripted server, itself in another process,
+   answering after 50 ms, with 600 RPM / concurrency 32, and with concurrency 32 and no rate limit. The
+   theoretical maximum counts the RPM bucket's first minute (it starts full, as the provider's does) and
+   concurrency / latency. The client's CPU per item says how far one core can go at all: an asyncio
+   client runs on one core, so `1 / (CPU per item)` items/s is its ceiling whatever the latency.
 2. rss: peak RSS of a process running 10k and 100k items through the batch run (reader, queue, engine,
    sidecar DB, output files) with an in-process provider that answers at once, so the figure is the
    batch machinery's and not the SDK's; flat means the 100k run stays within 1.2x of the 10k one.
@@ -11,6 +13,7 @@ batch machinery's cost per item.
    committing each result, writing the output) with a provider that costs nothing.
 
 Run: python tests/benchmarks/batch.py [throughput|rss|overhead|all] [--items N] [--rpm-items N]
+     [--config both|rpm|unlimited]
 """
 
 from __future__ import annotations
@@ -47,37 +50,68 @@ def _theoretical_seconds(items: int, rpm: float | None) -> float:
     return max(by_concurrency, after_burst / (rpm / 60))
 
 
-def throughput(items: int, rpm_items: int) -> None:
-    from envs import clean_env
+def _serve(latency: float) -> None:
+    """The scripted server in its own process (so it takes none of the client's CPU or GIL): prints its
+    base URL, answers until stdin closes, then prints when the completion requests arrived."""
     from fakeserver import FakeServer, Reply
 
-    for label, rpm, count in (("600 RPM, concurrency 32", RPM, rpm_items), ("no limit, concurrency 32", None, items)):
-        with tempfile.TemporaryDirectory() as tmp, FakeServer(default=Reply("ok", latency=LATENCY)) as server:
+    with FakeServer(default=Reply("ok", latency=latency)) as server:
+        print(server.openai_base_url, flush=True)
+        sys.stdin.read()
+        times = [r.received for r in server.requests if r.wire is not None]
+    print(json.dumps({"requests": len(times), "first": min(times, default=0.0), "last": max(times, default=0.0)}))
+
+
+def _run_client(count: int, rpm: float | None) -> dict[str, float]:
+    """One `chatapp batch` process against a server process; wall time from the first request the server
+    saw to the client's exit (imports and the estimate pass are before it)."""
+    from envs import clean_env
+
+    server = subprocess.Popen([sys.executable, __file__, "_serve", "--latency", str(LATENCY)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert server.stdin is not None and server.stdout is not None
+    try:
+        base_url = server.stdout.readline().strip()
+        with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
             env = clean_env(root)
             config = root / "config" / "chatapp"
             config.mkdir(parents=True)
             limit = f"rpm = {rpm}\n" if rpm else ""
             config.joinpath("config.toml").write_text(
-                f'default_provider = "p"\n[providers.p]\nkind = "openai"\nbase_url = "{server.openai_base_url}"\n'
+                f'default_provider = "p"\n[providers.p]\nkind = "openai"\nbase_url = "{base_url}"\n'
                 f'api_key = "k"\nmodel = "gpt-4o-mini"\n{limit}')
             source = root / "in.jsonl"
             _write_input(source, count)
-            process = subprocess.Popen(
+            client = subprocess.Popen(
                 [sys.executable, "-m", "chatapp", "batch", str(source), "--yes", "--concurrency", str(CONCURRENCY),
                  "--progress-every", str(10**9)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            server.wait_for_requests(1, timeout=120)
-            started = time.monotonic()
-            _, status, usage = os.wait4(process.pid, 0)
-            elapsed = time.monotonic() - started
-            process.returncode = os.waitstatus_to_exitcode(status)
-            assert process.returncode == 0, process.stderr.read() if process.stderr else ""
+            _, status, usage = os.wait4(client.pid, 0)
+            ended = time.monotonic()
+            client.returncode = os.waitstatus_to_exitcode(status)
+            assert client.returncode == 0, client.stderr.read() if client.stderr else ""
             rows = sum(1 for _ in (root / "in.out.jsonl").open())
-            assert rows == count
+            assert rows == count, (rows, count)
+    finally:
+        server.stdin.close()
+        seen = json.loads(server.stdout.read())
+        server.wait()
+    assert seen["requests"] == count, seen
+    return {"wall": ended - seen["first"], "cpu": usage.ru_utime + usage.ru_stime, "rss": usage.ru_maxrss / 1024}
+
+
+def throughput(items: int, rpm_items: int, config: str = "both") -> None:
+    runs = (("600 RPM, concurrency 32", RPM, rpm_items), ("no limit, concurrency 32", None, items))
+    for label, rpm, count in runs:
+        if config != "both" and (config == "rpm") != (rpm is not None):
+            continue
+        figures = _run_client(count, rpm)
+        elapsed, cpu = figures["wall"], figures["cpu"]
         ideal = _theoretical_seconds(count, rpm)
         print(f"throughput, {label}: {count:,} items in {elapsed:.1f} s = {count / elapsed:.1f} items/s; "
               f"theoretical {ideal:.1f} s = {count / ideal:.1f} items/s; ratio {ideal / elapsed:.0%}; "
-              f"peak RSS {usage.ru_maxrss / 1024:.0f} MiB; CPU {usage.ru_utime + usage.ru_stime:.1f} s")
+              f"client CPU {cpu:.1f} s = {cpu / count * 1e3:.2f} ms per item (one core's ceiling at that cost: "
+              f"{count / cpu:.0f} items/s); peak RSS {figures['rss']:.0f} MiB", flush=True)
 
 
 class InstantProvider:
@@ -161,18 +195,24 @@ def overhead(items: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", nargs="?", default="all", choices=("throughput", "rss", "overhead", "all", "_worker"))
+    parser.add_argument("what", nargs="?", default="all",
+                        choices=("throughput", "rss", "overhead", "all", "_worker", "_serve"))
+    parser.add_argument("--latency", type=float, default=LATENCY, help=argparse.SUPPRESS)
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--rpm-items", type=int, default=1_200, help="items for the 600 RPM run (10k: ~16 min)")
+    parser.add_argument("--config", choices=("both", "rpm", "unlimited"), default="both",
+                        help="throughput: which limits to run")
     args = parser.parse_args()
     if args.what == "_worker":
         return _rss_worker(args.items)
+    if args.what == "_serve":
+        return _serve(args.latency)
     if args.what in ("overhead", "all"):
         overhead(min(args.items, 10_000))
     if args.what in ("rss", "all"):
         rss()
     if args.what in ("throughput", "all"):
-        throughput(args.items, args.rpm_items)
+        throughput(args.items, args.rpm_items, args.config)
 
 
 if __name__ == "__main__":
