@@ -33,6 +33,7 @@ from textual.containers import VerticalScroll
 from textual.geometry import Size
 from textual.layout import DockArrangeResult
 from textual.strip import Strip
+from textual.timer import Timer
 from textual.widget import Widget
 
 from chatapp.tui.widgets.message_view import MessageView
@@ -74,6 +75,8 @@ class MessageList(VerticalScroll):
     """Screens of the newest history mounted when a conversation opens."""
     MARGIN_SCREENS: ClassVar[int] = 2
     """Older history is mounted when the viewport comes this many screens near it."""
+    PREFETCH_DELAY: ClassVar[float] = 0.15
+    """Seconds of quiet (no scroll, no new text) before the screens around the viewport are rendered."""
     HISTORY_CHUNK: ClassVar[int] = 40
     """Most older widgets mounted in one step (a jump far into the history takes a step per frame)."""
 
@@ -90,6 +93,7 @@ class MessageList(VerticalScroll):
         self._gap: HistoryGap | None = None
         self._older_rows_cache = (-1, -1, 0)  # width, count, rows
         self._growing = False  # a step mounting older history is scheduled
+        self._prefetch_timer: Timer | None = None
         self._top_child: tuple[Widget, int, int] | None = None  # at the viewport top: offset, height
         self.settles = 0
         self.shifts: list[int] = []
@@ -107,21 +111,22 @@ class MessageList(VerticalScroll):
             self._settle(size.width, size.height, in_layout=True)
         result = super().arrange(size, optimal)
         placements = result.placements
-        if inserted_above:
-            # Older messages arrived above: what was on screen stays (and is settled already).
-            # (A viewport inside the gap shows no text, only a place in the history: it stays where it is.)
-            old_first_seen = self._first_y < round(self.scroll_y) + size.height
-            for placement in placements:
-                if placement.widget is self._first:
-                    if placement.region.y != self._first_y and old_first_seen:
-                        self._move_scroll(placement.region.y - self._first_y)
-                        self._last_top = round(self.scroll_y)
-                    break
-        self._first = None
+        old_first, old_first_y = self._first, self._first_y
+        self._first = None  # (recorded before the scroll moves: moving it can arrange again, nested)
         for placement in placements:
             if not isinstance(placement.widget, HistoryGap):
                 self._first, self._first_y = placement.widget, placement.region.y
                 break
+        if inserted_above:
+            # Older messages arrived above: what was on screen stays (and is settled already).
+            # (A viewport inside the gap shows no text, only a place in the history: it stays where it is.)
+            old_first_seen = old_first_y < round(self.scroll_y) + size.height
+            for placement in placements:
+                if placement.widget is old_first:
+                    if placement.region.y != old_first_y and old_first_seen:
+                        self._move_scroll(placement.region.y - old_first_y)
+                        self._last_top = round(self.scroll_y)
+                    break
         return result
 
     def _first_message(self) -> Widget | None:
@@ -281,16 +286,31 @@ class MessageList(VerticalScroll):
     def on_resize(self) -> None:
         self._geometry.clear()
 
-    def _settle(self, width: int, height: int, *, in_layout: bool) -> None:
+    def _settle(self, width: int, height: int, *, in_layout: bool, reach: int = 0) -> None:
         if self._settling:
             return
         self._settling = True
         try:
-            self._settle_rounds(width, height, in_layout)
+            self._settle_rounds(width, height, in_layout, reach)
         finally:
             self._settling = False
+        if not reach:
+            self._prefetch_later()
 
-    def _settle_rounds(self, width: int, height: int, in_layout: bool) -> None:
+    def _prefetch_later(self) -> None:
+        """Once scrolling and streaming pause, render the screen above and below the viewport too, so the
+        next PageUp (or the wheel) finds its blocks ready instead of rendering them in its own frame."""
+        if self._prefetch_timer is not None:
+            self._prefetch_timer.stop()
+        self._prefetch_timer = self.set_timer(self.PREFETCH_DELAY, self._prefetch, name="prefetch")
+
+    def _prefetch(self) -> None:
+        self._prefetch_timer = None
+        region = self.scrollable_content_region
+        if region.width > 0 and region.height > 0 and not self._settling:
+            self._settle(region.width, region.height, in_layout=False, reach=region.height)
+
+    def _settle_rounds(self, width: int, height: int, in_layout: bool, reach: int = 0) -> None:
         following = self.is_following
         resized = width != self._last_width
         self._last_width = width
@@ -310,12 +330,12 @@ class MessageList(VerticalScroll):
                 anchor = top
             work: list[tuple[int, MessageView, int, int]] = []
             for child, first_row, inner, child_bottom in placed:
-                if child_bottom <= top:
+                if child_bottom <= top - reach:
                     continue
-                if first_row >= bottom:
+                if first_row >= bottom + reach:
                     break
                 if isinstance(child, MessageView):
-                    for row, index in child.inexact_in(top - first_row, bottom - first_row, inner):
+                    for row, index in child.inexact_in(top - reach - first_row, bottom + reach - first_row, inner):
                         work.append((first_row + row, child, index, inner))
             if not work:
                 break

@@ -59,9 +59,24 @@ def code_blocks_of(blocks: Sequence[Block]) -> list[CodeBlock]:
     return found
 
 
-def rough_rows(text: str, width: int) -> int:
-    """Rows of text not yet cut into blocks: each line wrapped by characters, blank lines kept."""
-    if not text:
-        return 0
-    lines = text.split("\n")
-    return len(lines) + sum((len(line) - 1) // width for line in lines if len(line) > width)
+class LineLengths:
+    """Rows of text not yet cut into blocks (each line wrapped by characters, blank lines kept).
+
+    The line lengths are measured once: the rows at another width cost a pass over the long lines only
+    (a resize re-counts every unmounted message of a long conversation)."""
+
+    __slots__ = ("_lines", "_long")
+
+    def __init__(self, text: str) -> None:
+        lines = text.split("\n") if text else []
+        self._lines = len(lines)
+        self._long = sorted((len(line) for line in lines if len(line) > 1), reverse=True)
+
+    def rows(self, width: int) -> int:
+        width = max(width, 1)
+        extra = 0
+        for length in self._long:
+            if length <= width:
+                break
+            extra += (length - 1) // width
+        return self._lines + extra

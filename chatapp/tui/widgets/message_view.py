@@ -33,7 +33,7 @@ from chatapp.textsafe import visible
 from chatapp.tui.widgets.block_rows import wrapped_rows
 from chatapp.tui.widgets.markdown_blocks import BlockSplitter
 from chatapp.tui.widgets.markdown_stream import DARK_CODE_THEME, LIGHT_CODE_THEME, render_block
-from chatapp.tui.widgets.message_pieces import CodeBlock, Piece, code_blocks_of, rough_rows
+from chatapp.tui.widgets.message_pieces import CodeBlock, LineLengths, Piece, code_blocks_of
 
 __all__ = ["CodeBlock", "MessageView"]
 
@@ -62,6 +62,7 @@ class MessageView(Widget):
         self._fixed_theme = code_theme
         self._splitter = BlockSplitter()
         self._split = False  # the text has been cut into pieces (history is cut lazily)
+        self._line_lengths: LineLengths | None = None  # for the rough rows of unsplit text
         self._pieces: list[Piece] = []
         self._tail: Piece | None = None
         self._label = label
@@ -134,6 +135,7 @@ class MessageView(Widget):
         if text:
             self._raw.append(text)
             self._pending.append(text)
+            self._line_lengths = None
             self._schedule()
 
     def finish(self) -> None:
@@ -225,7 +227,9 @@ class MessageView(Widget):
         if width_ == width and version == self._version:
             return rows
         if not self._split:
-            rows = self._label_rows(width) + rough_rows(self.text, width) + self._note_rows(width)
+            if self._line_lengths is None:
+                self._line_lengths = LineLengths(self.text)
+            rows = self._label_rows(width) + self._line_lengths.rows(width) + self._note_rows(width)
         else:
             tail = self._tail.rows(width) if self._tail is not None else 0
             rows = self._piece_starts(width)[-1] + tail + self._note_rows(width)
