@@ -8,13 +8,17 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
+import time
 from collections import Counter
+from datetime import UTC, datetime
 
 import pytest
 from batch_helpers import batch_env, chatapp, only_job, rows, start, wait_until, write_jsonl
 from fakeserver import Error, FakeServer, Reply
 
-from chatapp.config import load_settings
+from chatapp.config import ProviderSpec, load_settings
+from chatapp.providers.anthropic_batch import AnthropicBatch
+from chatapp.providers.openai_batch import OpenAIBatch
 from chatapp.service import ChatService
 from chatapp.service.batch_desk import BatchPlan
 
@@ -130,3 +134,41 @@ async def test_a_create_whose_answer_was_lost_is_found_or_sent_again(isolated_en
     assert all(written[i]["text"] == f"echo say {i}" and written[i]["usage"]["output_tokens"] > 0
                and written[i]["cost"] > 0 for i in ids if i != "q4")
     assert written["q4"]["error"]["class"] == "invalid_request"
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+async def test_find_pages_through_the_providers_list(fake_server, kind):
+    """The batch to find is older than a page of newer ones (the list is newest first, 100 a page); ones
+    already recorded, of another size, or older than the intent by more than the clock skew are not it."""
+    desk = fake_server.batch_api
+    now = time.time()
+
+    def add(batch_id: str, created: float, size: int, tag: str = "") -> None:
+        if kind == "openai":
+            desk.batches[batch_id] = {"id": batch_id, "object": "batch", "endpoint": "/v1/chat/completions",
+                                      "input_file_id": "file-x", "completion_window": "24h", "status": "in_progress",
+                                      "created_at": int(created), "metadata": {"chatapp_tag": tag},
+                                      "request_counts": {"total": size, "completed": 0, "failed": 0}}
+        else:
+            stamp = datetime.fromtimestamp(created, UTC).isoformat()
+            desk.batches[batch_id] = {"id": batch_id, "type": "message_batch", "processing_status": "in_progress",
+                                      "request_counts": {"processing": size, "succeeded": 0, "errored": 0,
+                                                         "canceled": 0, "expired": 0},
+                                      "created_at": stamp, "expires_at": stamp, "ended_at": None,
+                                      "cancel_initiated_at": None, "archived_at": None, "results_url": None}
+
+    add("ancient", now - 5000, 7, "t-mine")  # beyond the skew: the scan stops before it
+    add("recorded", now - 2, 7, "t-mine")
+    add("mine", now - 1, 7, "t-mine")
+    for n in range(120):
+        add(f"newer-{n:03d}", now + n / 1000, 3, f"t-{n}")
+    spec = ProviderSpec(name="p", kind=kind, model="m", base_url=fake_server.openai_base_url if kind == "openai"
+                        else fake_server.anthropic_base_url)  # type: ignore[arg-type]
+    api = OpenAIBatch(spec, "k") if kind == "openai" else AnthropicBatch(spec, "k")
+    try:
+        assert await api.find("t-mine", count=7, since=now - 1, exclude={"recorded"}) == "mine"
+        assert await api.find("t-none", count=5, since=now, exclude=set()) is None
+    finally:
+        await api.aclose()
+    lists = [r for r in fake_server.requests if r.method == "GET"]
+    assert len(lists) >= 4 and any("after" in r.query for r in lists)  # two pages, twice
