@@ -89,3 +89,38 @@ async def test_scroll_position_can_be_set_without_clamping() -> None:
         scroll.set_reactive(VerticalScroll.scroll_y, beyond)
         scroll.vertical_scrollbar._reactive_position = beyond
         assert scroll.scroll_y == beyond
+
+
+class StreamingReply(App[None]):
+    CSS = "MessageView { height: auto; }"
+
+    def compose(self) -> ComposeResult:
+        from chatapp.tui.widgets.message_view import MessageView
+
+        yield MessageView("", streaming=True, label="label")
+
+
+async def test_a_streamed_reply_growing_at_its_end_repaints_only_its_end() -> None:
+    """`MessageView._size_updated` relies on Textual marking a widget dirty only when `_size` differs, and on
+    its styles cache keeping the rows a region refresh does not cover."""
+    from chatapp.tui.widgets.message_view import MessageView
+
+    app = StreamingReply()
+    async with app.run_test(size=(80, 40)) as pilot:
+        view = app.query_one(MessageView)
+        view.append("".join(f"Paragraph {n} of the reply.\n\n" for n in range(12)))
+        await pilot.pause(0.2)
+        drawn: list[int] = []
+        original = view.render_line
+
+        def recording(y: int):  # type: ignore[no-untyped-def]
+            drawn.append(y)
+            return original(y)
+
+        view.render_line = recording  # type: ignore[method-assign]
+        height = view.size.height
+        view.append("Paragraph 12 of the reply.\n\nParagraph 13")
+        await pilot.pause(0.2)
+        assert view.size.height > height  # it grew
+        assert drawn, "the new rows were drawn"
+        assert min(drawn) >= height - 4, f"rows above the end were drawn again: {sorted(set(drawn))}"

@@ -21,6 +21,7 @@ from bisect import bisect_right
 from time import monotonic
 from typing import ClassVar
 
+from rich.style import Style
 from rich.text import Text
 from textual.geometry import Region, Size
 from textual.selection import Selection
@@ -77,6 +78,8 @@ class MessageView(Widget):
         self._last_flush = 0.0
         self._theme: str | None = None
         self._painted = asyncio.Event()
+        self._drawn_width = 0  # the content width rows were last drawn at
+        self._style: Style | None = None
         self.block_renders = 0
         self.late_renders = 0
         """Rich renders of finished blocks (the benchmark counts them)."""
@@ -119,6 +122,7 @@ class MessageView(Widget):
     def restyle(self) -> None:
         """The classes changed: draw the label and note rows again in their new style."""
         self._text_rows.clear()
+        self._style = None
         self.refresh()
 
     def set_note(self, note: str) -> None:
@@ -176,6 +180,8 @@ class MessageView(Widget):
         self._flush_queued = False
         self._last_flush = monotonic()
         self._split = True
+        width = self._drawn_width
+        from_row = self._piece_starts(width)[-1] if width and self._split else None  # where the tail starts
         blocks = self._splitter.feed("".join(self._pending))
         self._pending.clear()
         if not self._streaming:
@@ -189,7 +195,7 @@ class MessageView(Widget):
             self._tail = Piece(tail)
         elif not blocks:
             return  # nothing changed
-        self._changed()
+        self._changed(from_row)
 
     def _ensure_split(self) -> None:
         if self._split:
@@ -200,10 +206,17 @@ class MessageView(Widget):
         self._pending.clear()
         self._pieces = [Piece(block) for block in blocks]
 
-    def _changed(self) -> None:
+    def _changed(self, from_row: int | None = None) -> None:
+        """The text changed (from content row `from_row` on, when known): lay out and repaint.
+
+        Rows above `from_row` keep their rendered lines (a streamed reply changes only at its end)."""
         self._version += 1
-        self._text_rows.clear()
-        self.refresh(layout=True)
+        if from_row is None or not self._drawn_width:
+            self._text_rows.clear()
+            self.refresh(layout=True)
+        else:
+            rows = max(self.content_rows(self._drawn_width), self.size.height) - from_row
+            self.refresh(Region(0, from_row, self._drawn_width, max(rows, 1)), layout=True)
         settle = getattr(self.parent, "settle_soon", None)
         if settle is not None:
             settle()
@@ -295,6 +308,34 @@ class MessageView(Widget):
     # --- rendering ------------------------------------------------------------------------------------
 
     @property
+    def _row_style(self) -> Style:
+        """`rich_style`, kept until the styles change: Textual computes it by walking every ancestor, and
+        each drawn row needs it (a streamed reply draws a screen of rows per frame)."""
+        if self._style is None:
+            self._style = self.rich_style
+        return self._style
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._style = None
+
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        """Textual repaints every row of a widget whose size changed; a streamed reply grows a row at a time
+        at its end, so only the rows from the old end on are repainted (the text's own changes are marked
+        by `_changed`). Pinned by ``tests/tui/test_textual_pins.py``."""
+        old = self._size
+        taller_or_shorter = old.width == size.width and old.height > 0 and old.height != size.height
+        if not taller_or_shorter:
+            return super()._size_updated(size, virtual_size, container_size, layout)
+        self._size = size  # Textual marks the whole widget dirty only when this differs
+        # (and setting `virtual_size` as a reactive would repaint it all: a leaf has no layout to redo)
+        super()._size_updated(size, virtual_size, container_size, False)
+        gutter = self.styles.gutter.height
+        first = max(min(old.height, size.height) - gutter - 1, 0)
+        self._set_dirty(Region(0, first, size.width, abs(size.height - old.height) + gutter + 2))
+        return True
+
+    @property
     def code_theme(self) -> str:
         if self._fixed_theme is not None:
             return self._fixed_theme
@@ -317,7 +358,7 @@ class MessageView(Widget):
         self._theme = theme
         console = self.app.console
         options = self.app.console_options.update(width=width, height=None, highlight=False)
-        lines = console.render_lines(render_block(piece.block, theme), options, style=self.rich_style, pad=True)
+        lines = console.render_lines(render_block(piece.block, theme), options, style=self._row_style, pad=True)
         piece.strips = [Strip(line, width) for line in lines]
         piece.strips_width = width
         piece.renders += 1
@@ -331,15 +372,16 @@ class MessageView(Widget):
             style = self.get_component_rich_style(f"message-view--{kind}")
             options = self.app.console_options.update(width=width, height=None, highlight=False)
             lines = self.app.console.render_lines(Text(visible(text), style=style), options,
-                                                  style=self.rich_style, pad=True)
+                                                  style=self._row_style, pad=True)
             strips = [Strip(line, width) for line in lines]
             self._text_rows[key] = strips
         return strips
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
+        self._drawn_width = width
         strip = self._line(y, width)
-        strip = strip.crop_extend(0, width, self.rich_style)
+        strip = strip.crop_extend(0, width, self._row_style)
         selection = self.text_selection
         if selection is not None:
             strip = self._highlight(strip, selection, y)
@@ -362,7 +404,7 @@ class MessageView(Widget):
                     return self._tail.strips[y]
                 y -= len(self._tail.strips)
             note = self._text_strips("note", self._note, width) if self._note else []
-            return note[y] if y < len(note) else Strip.blank(width, self.rich_style)
+            return note[y] if y < len(note) else Strip.blank(width, self._row_style)
         index = bisect_right(starts, y) - 1
         piece = self._pieces[index]
         if not piece.exact(width):
@@ -378,7 +420,7 @@ class MessageView(Widget):
                     settle()
         assert piece.strips is not None
         row = y - starts[index]
-        return piece.strips[row] if row < len(piece.strips) else Strip.blank(width, self.rich_style)
+        return piece.strips[row] if row < len(piece.strips) else Strip.blank(width, self._row_style)
 
     def _tail_rows_check(self, width: int) -> None:
         assert self._tail is not None and self._tail.strips is not None
