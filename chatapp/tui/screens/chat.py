@@ -204,7 +204,7 @@ class ChatScreen(ChatActions, Screen[None]):
         self.editing = None
         self.conversation_id = conversation_id
         self.status.persona = self.service.persona(conversation_id) or ""
-        self.message_list.remove_children()
+        self.message_list.clear()
         self.status.tokens = ""
         if conversation_id is None:
             self.call_after_refresh(self.refresh_gauge)  # after the first paint: counting loads tiktoken

@@ -169,6 +169,12 @@ class MessageList(VerticalScroll):
         if newest:
             self.mount_all(newest)
 
+    def clear(self) -> None:
+        """Remove every message, mounted or waiting behind the gap."""
+        self._older = []
+        self._gap = None
+        self.remove_children()
+
     def follow(self) -> None:
         """Stay at the bottom as text arrives (until the user scrolls up)."""
         self.anchor()
