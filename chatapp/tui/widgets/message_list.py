@@ -29,9 +29,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
+from textual._spatial_map import SpatialMap
 from textual.containers import VerticalScroll
 from textual.geometry import Size
-from textual.layout import DockArrangeResult
+from textual.layout import DockArrangeResult, WidgetPlacement
 from textual.strip import Strip
 from textual.timer import Timer
 from textual.widget import Widget
@@ -58,6 +59,23 @@ class HistoryGap(Widget):
 
     def render_line(self, y: int) -> Strip:
         return Strip.blank(self.size.width, self.rich_style)
+
+
+_SPATIAL_ROWS = 2_000
+
+
+def _coarse_spatial_map(placements: list[WidgetPlacement]) -> SpatialMap[WidgetPlacement]:
+    """The arrangement's spatial map in squares of `_SPATIAL_ROWS` rows instead of Textual's 20.
+
+    Textual files each placement under every square it covers, on every layout; the history gap and a
+    long reply cover tens of thousands of rows (thousands of squares), while the list holds only the
+    few messages near the viewport, so a few tall squares answer its queries as well. Built as
+    `DockArrangeResult.spatial_map` builds it (pinned by ``tests/tui/test_textual_pins.py``).
+    """
+    spatial: SpatialMap[WidgetPlacement] = SpatialMap(grid_width=100, grid_height=_SPATIAL_ROWS)
+    spatial.insert((placement.region.grow(placement.margin), placement.offset, placement.fixed, placement.overlay,
+                    placement) for placement in placements)
+    return spatial
 
 
 def estimated_rows(widget: Widget, width: int) -> int:
@@ -111,6 +129,8 @@ class MessageList(VerticalScroll):
             self._settle(size.width, size.height, in_layout=True)
         result = super().arrange(size, optimal)
         placements = result.placements
+        if result._spatial_map is None:
+            result._spatial_map = _coarse_spatial_map(placements)
         old_first, old_first_y = self._first, self._first_y
         self._first = None  # (recorded before the scroll moves: moving it can arrange again, nested)
         for placement in placements:
