@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
@@ -39,7 +40,7 @@ from chatapp.domain import (
 from chatapp.service import ChatService
 from chatapp.textsafe import visible
 from chatapp.tui.screens.chat_actions import ChatActions
-from chatapp.tui.screens.chat_history import collapse_restarts, message_widgets, reply_label
+from chatapp.tui.screens.chat_history import DeferredMessage, collapse_restarts, message_widgets, reply_label
 from chatapp.tui.screens.choice import ChoiceScreen
 from chatapp.tui.widgets.message import AssistantMessage, BranchMarker, NoticeMessage, UserMessage
 from chatapp.tui.widgets.message_list import MessageList
@@ -233,21 +234,26 @@ class ChatScreen(ChatActions, Screen[None]):
         target = next((w for w in widgets if at_message and getattr(w, "message_id", None) == at_message
                        and not isinstance(w, BranchMarker)), None)
         if target is not None:
-            target.add_class("-hit")
+            if isinstance(target, DeferredMessage):
+                target.hit = True  # marked when it is built
+                if target.widget is not None:
+                    target.widget.add_class("-hit")
+            else:
+                target.add_class("-hit")
             self.message_list.release_anchor()
             self._scroll_to_hit(target)
         self.refresh_gauge()
 
     @work(group="hit", name="scroll-to-hit", exclusive=True, exit_on_error=False)
-    async def _scroll_to_hit(self, target: Widget) -> None:
+    async def _scroll_to_hit(self, target: Widget | DeferredMessage) -> None:
         """Older messages are mounted as they are needed, newest first: have the hit's mounted, then show it."""
         self.message_list.mount_through(target)
         for _ in range(600):  # 10 s at most, a frame at a time
-            if target.is_mounted:
-                break
+            widget = target.widget if isinstance(target, DeferredMessage) else target
+            if widget is not None and widget.is_mounted:
+                self.call_after_refresh(partial(self.message_list.scroll_to_widget, widget, animate=False, top=True))
+                return
             await asyncio.sleep(1 / 60)
-        if target.is_mounted:
-            self.call_after_refresh(lambda: self.message_list.scroll_to_widget(target, animate=False, top=True))
 
     # --- a turn ------------------------------------------------------------------------------
 

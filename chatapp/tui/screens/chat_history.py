@@ -9,22 +9,62 @@ from textual.widget import Widget
 
 from chatapp.domain import Message, MessageStatus, Role
 from chatapp.service import SummaryRow
+from chatapp.textsafe import visible
+from chatapp.tui.widgets.block_rows import wrapped_rows
 from chatapp.tui.widgets.message import AssistantMessage, BranchMarker, SummaryMarker, UserMessage
+from chatapp.tui.widgets.message_pieces import LineLengths
 
 Shown = tuple[Message, int]  # a message on the path, and how often the reply restarted before it
 
 
+class DeferredMessage:
+    """A saved message as data until the message list builds its widget (when the user scrolls near it):
+    a long conversation opens without building a thousand widgets, ~60 objects each."""
+
+    __slots__ = ("_lengths", "hit", "message", "restarts", "widget", "widget_type")
+
+    def __init__(self, message: Message, restarts: int = 0) -> None:
+        self.message = message
+        self.restarts = restarts
+        self.widget_type: type[Widget] = UserMessage if message.role is Role.USER else AssistantMessage
+        self.widget: Widget | None = None
+        self.hit = False  # the search hit the conversation opens at
+        self._lengths: LineLengths | None = None
+
+    @property
+    def message_id(self) -> str:
+        return self.message.id
+
+    def build(self) -> Widget:
+        widget = message_widget(self.message, self.restarts)
+        if self.hit:
+            widget.add_class("-hit")
+        return widget
+
+    def estimated_rows(self, width: int) -> int:
+        """Rows at `width` as the widget would estimate them unmounted (a label, the text, a note)."""
+        message = self.message
+        if message.role is Role.USER:
+            return wrapped_rows(visible(message.content), width)
+        if self._lengths is None:
+            self._lengths = LineLengths(message.content)
+        label = reply_label(message.provider or "", message.model or "", self.restarts)
+        note = 0 if message.status is MessageStatus.COMPLETE else 1
+        return (wrapped_rows(visible(label), width) if label else 0) + self._lengths.rows(width) + note
+
+
 def message_widgets(shown: list[Shown], counts: dict[str | None, int], siblings_of: Callable[[str], list[Message]],
-                    summary: SummaryRow | None, summary_position: int | None) -> list[Widget]:
-    """Widgets for a run of messages on the path: a "2/3" marker before each message with alternatives, the
-    summary marker after the message it ends at (`summary_position`: that message's place on the path)."""
-    widgets: list[Widget] = []
+                    summary: SummaryRow | None, summary_position: int | None) -> list[Widget | DeferredMessage]:
+    """Entries for a run of messages on the path (the messages as data, built when seen): a "2/3" marker
+    before each message with alternatives, the summary marker after the message it ends at
+    (`summary_position`: that message's place on the path)."""
+    widgets: list[Widget | DeferredMessage] = []
     for message, restarts in shown:
         count = counts.get(message.parent_id, 0)
         if count > 1:
             ids = [m.id for m in siblings_of(message.id)]
             widgets.append(BranchMarker(message.id, ids.index(message.id) + 1, count))
-        widgets.append(message_widget(message, restarts))
+        widgets.append(DeferredMessage(message, restarts))
         if summary is not None and summary_position is not None and message.id == summary.last_message_id:
             widgets.append(SummaryMarker(summary.content, summary_position))
     return widgets

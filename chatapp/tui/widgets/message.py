@@ -11,6 +11,7 @@ from textual.widgets import Collapsible, Static
 
 from chatapp.domain import MessageStatus
 from chatapp.textsafe import visible
+from chatapp.tui.widgets.block_rows import wrapped_rows
 from chatapp.tui.widgets.message_view import MessageView
 
 _STATUS_NOTES = {
@@ -38,6 +39,9 @@ class UserMessage(Static, can_focus=True):
         super().__init__(Text(visible(content)), classes="message user")
         self.raw_text = content  # as typed, for copy and edit
         self.message_id = message_id
+
+    def estimated_rows(self, width: int) -> int:
+        return wrapped_rows(visible(self.raw_text), width)
 
 
 class BranchMarker(Static):

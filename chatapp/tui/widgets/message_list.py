@@ -27,7 +27,7 @@ listed in ``Screen._layout_widgets`` and reuses the others' placements; a scroll
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import ClassVar
+from typing import ClassVar, Protocol, runtime_checkable
 
 from textual._spatial_map import SpatialMap
 from textual.containers import VerticalScroll
@@ -78,12 +78,40 @@ def _coarse_spatial_map(placements: list[WidgetPlacement]) -> SpatialMap[WidgetP
     return spatial
 
 
-def estimated_rows(widget: Widget, width: int) -> int:
-    """Content rows of a message widget at `width`, without mounting it."""
-    if isinstance(widget, MessageView):
-        return widget.content_rows(width)
-    estimate = getattr(widget, "estimated_rows", None)
+@runtime_checkable
+class Deferred(Protocol):
+    """A message not built as a widget yet (a long history's older messages are data until scrolled to)."""
+
+    widget_type: type[Widget]
+    widget: Widget | None
+    """The widget once built."""
+
+    def build(self) -> Widget: ...
+
+    def estimated_rows(self, width: int) -> int: ...
+
+
+Entry = Widget | Deferred
+
+
+def estimated_rows(entry: Entry, width: int) -> int:
+    """Content rows of a message (widget or not built yet) at `width`, without mounting it."""
+    if isinstance(entry, MessageView):
+        return entry.content_rows(width)
+    estimate = getattr(entry, "estimated_rows", None)
     return int(estimate(width)) if callable(estimate) else 1
+
+
+def _kind(entry: Entry) -> type[Widget]:
+    return entry.widget_type if isinstance(entry, Deferred) else type(entry)
+
+
+def _built(entry: Entry) -> Widget:
+    if isinstance(entry, Deferred):
+        if entry.widget is None:
+            entry.widget = entry.build()
+        return entry.widget
+    return entry
 
 
 class MessageList(VerticalScroll):
@@ -107,7 +135,7 @@ class MessageList(VerticalScroll):
         self._first_y = 0
         self._geometry: dict[Widget, Geometry] = {}  # margins and gutters per child
         self._kinds: dict[type[Widget], Geometry] = {}  # learned per widget type, for unmounted history
-        self._older: list[Widget] = []  # history not mounted yet, oldest first, behind `_gap`
+        self._older: list[Entry] = []  # history not mounted yet, oldest first, behind `_gap`
         self._gap: HistoryGap | None = None
         self._older_rows_cache = (-1, -1, 0)  # width, count, rows
         self._growing = False  # a step mounting older history is scheduled
@@ -164,7 +192,7 @@ class MessageList(VerticalScroll):
 
     # --- long histories -------------------------------------------------------------------------------
 
-    def show_history(self, widgets: Sequence[Widget]) -> None:
+    def show_history(self, widgets: Sequence[Entry]) -> None:
         """Show a conversation's widgets (built as data: nothing is rendered yet), newest at the bottom.
 
         The newest widgets that fill `FIRST_SCREENS` screens are mounted now; the older ones wait behind a
@@ -180,7 +208,7 @@ class MessageList(VerticalScroll):
         while start > 0 and rows < budget:
             start -= 1
             rows += self._outer_rows(widgets[start], width)
-        newest, older = list(widgets[start:]), list(widgets[:start])
+        newest, older = [_built(entry) for entry in widgets[start:]], list(widgets[:start])
         if older:
             self._older = older
             self._older_rows_cache = (-1, -1, 0)
@@ -199,20 +227,22 @@ class MessageList(VerticalScroll):
         """Stay at the bottom as text arrives (until the user scrolls up)."""
         self.anchor()
 
-    def mount_through(self, widget: Widget) -> None:
-        """Mount the older history down to `widget` (a step per frame), e.g. to scroll to a search hit."""
-        if widget in self._older:
-            self._grow(len(self._older) - self._older.index(widget))
+    def mount_through(self, entry: Entry) -> None:
+        """Mount the older history down to `entry` (a step per frame), e.g. to scroll to a search hit."""
+        for index, older in enumerate(self._older):
+            if older is entry:
+                self._grow(len(self._older) - index)
+                return
 
     @property
     def unmounted(self) -> int:
         """History widgets not mounted yet (tests and benchmarks read it)."""
         return len(self._older)
 
-    def _outer_rows(self, widget: Widget, width: int) -> int:
-        """Rows `widget` takes with its top margin (messages have no bottom margin), mounted or not."""
-        top, _, sides, _, gutter_height = self._kinds.get(type(widget), _DEFAULT_GEOMETRY)
-        return top + gutter_height + estimated_rows(widget, max(width - sides, 1))
+    def _outer_rows(self, entry: Entry, width: int) -> int:
+        """Rows `entry` takes with its top margin (messages have no bottom margin), mounted or not."""
+        top, _, sides, _, gutter_height = self._kinds.get(_kind(entry), _DEFAULT_GEOMETRY)
+        return top + gutter_height + estimated_rows(entry, max(width - sides, 1))
 
     def _older_rows(self, width: int) -> int:
         """The gap's height: the rows the unmounted history would take at `width`."""
@@ -254,7 +284,8 @@ class MessageList(VerticalScroll):
         if gap is None or gap.parent is not self or count <= 0:
             return
         chunk = min(count, self.HISTORY_CHUNK, len(self._older))
-        widgets, self._older = self._older[-chunk:], self._older[:-chunk]
+        entries, self._older = self._older[-chunk:], self._older[:-chunk]
+        widgets = [_built(entry) for entry in entries]
         # The gap shrinks by their estimate in the same step as they are mounted below it: the rows above
         # the first message stay the same unless the estimate was wrong (then `arrange` moves the scroll).
         self.mount_all(widgets, after=gap)
