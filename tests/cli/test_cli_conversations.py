@@ -2,6 +2,7 @@
 
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -52,8 +53,8 @@ def test_export_import_into_an_empty_dir_and_export_again_is_identical(env, tmp_
     assert len(ls_json(empty)) == 1
 
 
-@pytest.mark.parametrize("content", [b'{"conversations": [{"id": "abc"', os.urandom(2000), b'{"some": "thing"}',
-                                     b"[{\"title\": \"no mapping\"}]"])
+@pytest.mark.parametrize("content", [b'{"conversations": [{"id": "abc"', random.Random(7).randbytes(2000),
+                                     b'{"some": "thing"}', b"[{\"title\": \"no mapping\"}]"])
 def test_a_bad_file_exits_2_with_one_line_and_changes_nothing(env, tmp_path, content):
     assert run(env, "import", str(CHATGPT)).returncode == 0
     before = ls_json(env)
