@@ -144,6 +144,8 @@ class FakeSummarizer:
         try:
             await asyncio.sleep(0.01)
             if self.fail_on is not None and self.fail_on in prompt:
+                while self.in_flight > 1:  # fail once the others are done: their cancellation is not raced
+                    await asyncio.sleep(0.005)
                 raise RuntimeError("provider down")
             self.prompts.append(prompt)
             return f"summary {len(self.prompts)} " + "word " * self.reply_words
