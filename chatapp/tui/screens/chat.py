@@ -83,6 +83,7 @@ class _RunningReply:
     shown: bool = True
     restarts: int = 0
     notice: NoticeMessage | None = None  # the turn's latest retry/fallback notice, updated in place
+    streaming_shown: bool = False  # the status line says "streaming" (set once, not per delta)
 
 
 class ChatScreen(ChatActions, Screen[None]):
@@ -312,9 +313,11 @@ class ChatScreen(ChatActions, Screen[None]):
                                 severity="information" if event.status is MessageStatus.COMPLETE else "warning")
                 continue
             view = running.view
-            if isinstance(event, TextDelta):
+            if isinstance(event, TextDelta):  # the hot path: thousands per reply, nothing else per delta
                 view.append(event.text)
-                self.status.activity = "streaming"
+                if not running.streaming_shown:
+                    running.streaming_shown = True
+                    self.status.activity = "streaming"
             elif isinstance(event, TurnStarted):
                 self.conversation_id = event.conversation_id
                 view.message_id = event.assistant_message_id
@@ -325,6 +328,7 @@ class ChatScreen(ChatActions, Screen[None]):
             elif isinstance(event, SetupHint):  # about the setup, not this conversation
                 self.notify(event.text, severity="warning", timeout=12)
             elif isinstance(event, Notice):
+                running.streaming_shown = False  # the notice replaces "streaming" until text flows again
                 if running.notice is None:
                     running.notice = NoticeMessage(event.text)
                     self.message_list.mount(running.notice, before=view)
@@ -336,6 +340,7 @@ class ChatScreen(ChatActions, Screen[None]):
             elif isinstance(event, ReplyRestarted):
                 self._restart_in_place(running, event)
                 self.status.activity = "waiting"
+                running.streaming_shown = False
             elif isinstance(event, TurnFinished):
                 view.set_label(reply_label(event.provider, event.model, running.restarts))
                 view.set_status(event.status, event.error)
