@@ -14,7 +14,7 @@ from chatapp.config import ProviderSpec, is_loopback
 from chatapp.domain import ChatRequest, ErrorKind, Finish, ProviderError, ProviderKind, StreamEvent, TextDelta, Usage
 from chatapp.providers.errors import classify
 from chatapp.providers.sdk_adapter import SdkAdapter
-from chatapp.providers.sse import drain, sse_events
+from chatapp.providers.sse import drain, sse_batches
 
 if TYPE_CHECKING:
     import openai
@@ -80,25 +80,43 @@ class OpenAIProvider(SdkAdapter["openai.AsyncOpenAI"]):
         started = False
         try:
             async with self._open(client, request) as response:
-                lines = response.iter_lines()
-                async for _event, data in sse_events(lines):
-                    if data == "[DONE]":
-                        await drain(lines)
+                chunks = response.iter_text()
+                done = False
+                async for batch in sse_batches(chunks):
+                    texts: list[str] = []  # the batch's text goes on as one delta
+                    for _event, data in batch:
+                        if data == "[DONE]":
+                            done = True
+                            break
+                        started = True
+                        try:
+                            chunk = json.loads(data)
+                        except json.JSONDecodeError:
+                            if texts:  # what came before the bad chunk is the reply's
+                                yield TextDelta("".join(texts))
+                            raise
+                        if "error" in chunk:  # some compatible servers report failures in-band
+                            if texts:
+                                yield TextDelta("".join(texts))
+                            raise ProviderError(ErrorKind.INTERRUPTED, _in_band_message(chunk), provider=self.name)
+                        for choice in chunk.get("choices") or ():
+                            text = (choice.get("delta") or {}).get("content")
+                            if text:
+                                texts.append(text)
+                            if choice.get("finish_reason"):
+                                detail = str(choice["finish_reason"])
+                                finish = _FINISH_REASONS.get(detail, "other")
+                        usage = chunk.get("usage")
+                        if usage and usage.get("prompt_tokens") is not None:
+                            if texts:
+                                yield TextDelta("".join(texts))
+                                texts = []
+                            yield Usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
+                    if texts:
+                        yield TextDelta("".join(texts))
+                    if done:
+                        await drain(chunks)
                         break
-                    started = True
-                    chunk = json.loads(data)
-                    if "error" in chunk:  # some compatible servers report failures in-band
-                        raise ProviderError(ErrorKind.INTERRUPTED, _in_band_message(chunk), provider=self.name)
-                    for choice in chunk.get("choices") or ():
-                        text = (choice.get("delta") or {}).get("content")
-                        if text:
-                            yield TextDelta(text)
-                        if choice.get("finish_reason"):
-                            detail = str(choice["finish_reason"])
-                            finish = _FINISH_REASONS.get(detail, "other")
-                    usage = chunk.get("usage")
-                    if usage and usage.get("prompt_tokens") is not None:
-                        yield Usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
         except ProviderError:
             raise
         except json.JSONDecodeError as exc:

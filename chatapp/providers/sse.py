@@ -33,6 +33,43 @@ async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str | Non
         yield event, "\n".join(data)
 
 
+async def sse_batches(chunks: AsyncIterator[str]) -> AsyncIterator[list[tuple[str | None, str]]]:
+    """The events of a decoded body, as `sse_events` reads them, in one list per network read.
+
+    A fast stream delivers many events per read; handing them on together lets the adapter send one
+    text delta for all of them, so the engine, the store and the screen do their per-event work once
+    per read instead of once per token. Lines may end in CR, LF or CRLF, split anywhere across reads.
+    """
+    event: str | None = None
+    data: list[str] = []
+    rest = ""
+    async for chunk in chunks:
+        text = rest + chunk
+        if text.endswith("\r"):  # maybe the first half of a CRLF
+            text, held = text[:-1], "\r"
+        else:
+            held = ""
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        rest = lines.pop() + held
+        batch: list[tuple[str | None, str]] = []
+        for line in lines:
+            if not line:
+                if data:
+                    batch.append((event, "\n".join(data)))
+                event, data = None, []
+            elif line.startswith("data:"):
+                data.append(line[6:] if line.startswith("data: ") else line[5:])
+            elif line.startswith("event:"):
+                event = line[6:].strip()
+        if batch:
+            yield batch
+    rest = rest.rstrip("\r")
+    if rest.startswith("data:"):
+        data.append(rest[6:] if rest.startswith("data: ") else rest[5:])
+    if data:
+        yield [(event, "\n".join(data))]
+
+
 async def drain(lines: AsyncIterator[str], timeout: float = _DRAIN_TIMEOUT) -> None:
     """Read what is left of a body after its terminator event (`[DONE]`, `message_stop`).
 
