@@ -120,7 +120,8 @@ class ChatApp(App[None]):
 
     @work(thread=True, group="warm", name="warm-provider", exit_on_error=False)
     def _warm_provider(self) -> None:
-        """Import the default provider's SDK off the first-paint path, so the first Enter does not wait.
+        """Import the default provider's SDK and build the Markdown renderer off the first-paint path, so the
+        first Enter does not wait for them.
 
         Then freeze what start-up made (modules, classes, the SDK's models: ~150k objects that live as
         long as the process) out of the garbage collector's reach: a full collection walks every tracked
@@ -129,6 +130,9 @@ class ChatApp(App[None]):
         """
         if self._target is not None:
             self.service.warm_provider(self._target.provider)
+        from chatapp.tui.widgets.markdown_stream import warm_rendering
+
+        warm_rendering()
         gc.freeze()
 
     async def on_unmount(self) -> None:
