@@ -93,9 +93,9 @@ def last_reply(database: Path) -> tuple[str, str] | None:
         db.close()
 
 
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
-def test_sigterm_and_sighup_end_a_streaming_tui_reply_cancelled(tmp_path, fake_server, signum, code):
-    fake_server.script(Reply("tick " * 3000, delay=0.01))  # ~30 s of streaming
+def start_streaming_reply(tmp_path, fake_server) -> tuple[PtyApp, Path]:
+    """chatapp in a pty, a ~30 s reply streaming into its store; the caller closes the app."""
+    fake_server.script(Reply("tick " * 3000, delay=0.01))
     env = {**clean_env(tmp_path), "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": fake_server.openai_base_url,
            "TERM": "xterm-256color"}
     database = tmp_path / "data" / "chatapp" / "chatapp.db"
@@ -105,6 +105,16 @@ def test_sigterm_and_sighup_end_a_streaming_tui_reply_cancelled(tmp_path, fake_s
         app.type("count\r")
         wait_until(lambda: (row := last_reply(database)) is not None and row[0] == "streaming"
                    and row[1].startswith("tick tick "), "the reply streaming into the store")
+    except BaseException:
+        app.close()
+        raise
+    return app, database
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_sigterm_and_sighup_end_a_streaming_tui_reply_cancelled(tmp_path, fake_server, signum, code):
+    app, database = start_streaming_reply(tmp_path, fake_server)
+    try:
         os.kill(app.pid, signum)
         assert app.wait_exit() == code
         status, content = last_reply(database) or ("", "")
@@ -118,16 +128,8 @@ def test_sigterm_and_sighup_end_a_streaming_tui_reply_cancelled(tmp_path, fake_s
 def test_a_terminal_that_hangs_up_ends_the_reply_cancelled(tmp_path, fake_server):
     """The terminal itself goes away (its master side closed): the kernel sends SIGHUP, and writing the
     screen's last frame fails; the reply still ends `cancelled` with its text."""
-    fake_server.script(Reply("tick " * 3000, delay=0.01))
-    env = {**clean_env(tmp_path), "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": fake_server.openai_base_url,
-           "TERM": "xterm-256color"}
-    database = tmp_path / "data" / "chatapp" / "chatapp.db"
-    app = PtyApp(env)
+    app, database = start_streaming_reply(tmp_path, fake_server)
     try:
-        app.wait_for_output(b"New chat")
-        app.type("count\r")
-        wait_until(lambda: (row := last_reply(database)) is not None and row[0] == "streaming"
-                   and row[1].startswith("tick tick "), "the reply streaming into the store")
         os.close(app.fd)
         app.fd = -1
         app.wait_exit()
