@@ -130,7 +130,7 @@ class ChatApp(App[None]):
         """
         if self._target is not None:
             self.service.warm_provider(self._target.provider)
-        from chatapp.tui.widgets.markdown_stream import warm_rendering
+        from chatapp.tui.widgets.render_warmup import warm_rendering
 
         warm_rendering()
         gc.freeze()

@@ -191,21 +191,6 @@ def _show_link_targets(children: list[Token]) -> list[Token]:
     return result
 
 
-def warm_rendering() -> None:
-    """Build, off the first reply's path, what its first render would build: the Markdown parser, Rich's
-    Markdown and the Python lexer (pygments compiles its rules on first use: ~0.1 s). Blocking: for a
-    worker thread; it renders into a console of its own."""
-    import io
-
-    from chatapp.tui.widgets.markdown_blocks import BlockSplitter
-
-    splitter = BlockSplitter()
-    blocks = splitter.feed("# Warm\n\nSome *text* and `code`.\n\n- an item\n\n```python\nx = 1\n```\n")
-    console = Console(file=io.StringIO(), width=80, color_system="truecolor")
-    for block in [*blocks, *splitter.finish()]:
-        console.print(render_block(block, DARK_CODE_THEME))
-
-
 def render_block(block: Block, code_theme: str) -> RenderableType:
     """The Rich renderable for one block."""
     renderable: RenderableType

@@ -26,92 +26,28 @@ listed in ``Screen._layout_widgets`` and reuses the others' placements; a scroll
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import ClassVar, Protocol, runtime_checkable
+from collections.abc import Sequence
+from typing import ClassVar
 
-from textual._spatial_map import SpatialMap
 from textual.containers import VerticalScroll
 from textual.geometry import Size
-from textual.layout import DockArrangeResult, WidgetPlacement
-from textual.strip import Strip
+from textual.layout import DockArrangeResult
 from textual.timer import Timer
 from textual.widget import Widget
 
+from chatapp.tui.widgets.history_entries import (
+    DEFAULT_GEOMETRY,
+    Entry,
+    Geometry,
+    HistoryGap,
+    built,
+    coarse_spatial_map,
+    estimated_rows,
+    kind_of,
+)
 from chatapp.tui.widgets.message_view import MessageView
 
 _MAX_ROUNDS = 200
-Geometry = tuple[int, int, int, int, int]
-"""A child's top margin, bottom margin, horizontal margins + gutter, top gutter, vertical gutter."""
-_DEFAULT_GEOMETRY: Geometry = (1, 0, 3, 0, 0)  # `.message`: margin-top 1, a border and padding of 1 aside
-
-
-class HistoryGap(Widget):
-    """Stands in for the older messages not mounted yet: blank, exactly as tall as their estimated rows."""
-
-    DEFAULT_CSS = "HistoryGap { height: auto; }"
-
-    def __init__(self, rows: Callable[[int], int]) -> None:
-        super().__init__()
-        self._rows = rows
-
-    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return self._rows(width)
-
-    def render_line(self, y: int) -> Strip:
-        return Strip.blank(self.size.width, self.rich_style)
-
-
-_SPATIAL_ROWS = 2_000
-
-
-def _coarse_spatial_map(placements: list[WidgetPlacement]) -> SpatialMap[WidgetPlacement]:
-    """The arrangement's spatial map in squares of `_SPATIAL_ROWS` rows instead of Textual's 20.
-
-    Textual files each placement under every square it covers, on every layout; the history gap and a
-    long reply cover tens of thousands of rows (thousands of squares), while the list holds only the
-    few messages near the viewport, so a few tall squares answer its queries as well. Built as
-    `DockArrangeResult.spatial_map` builds it (pinned by ``tests/tui/test_textual_pins.py``).
-    """
-    spatial: SpatialMap[WidgetPlacement] = SpatialMap(grid_width=100, grid_height=_SPATIAL_ROWS)
-    spatial.insert((placement.region.grow(placement.margin), placement.offset, placement.fixed, placement.overlay,
-                    placement) for placement in placements)
-    return spatial
-
-
-@runtime_checkable
-class Deferred(Protocol):
-    """A message not built as a widget yet (a long history's older messages are data until scrolled to)."""
-
-    widget_type: type[Widget]
-    widget: Widget | None
-    """The widget once built."""
-
-    def build(self) -> Widget: ...
-
-    def estimated_rows(self, width: int) -> int: ...
-
-
-Entry = Widget | Deferred
-
-
-def estimated_rows(entry: Entry, width: int) -> int:
-    """Content rows of a message (widget or not built yet) at `width`, without mounting it."""
-    if isinstance(entry, MessageView):
-        return entry.content_rows(width)
-    estimate = getattr(entry, "estimated_rows", None)
-    return int(estimate(width)) if callable(estimate) else 1
-
-
-def _kind(entry: Entry) -> type[Widget]:
-    return entry.widget_type if isinstance(entry, Deferred) else type(entry)
-
-
-def _built(entry: Entry) -> Widget:
-    if isinstance(entry, Deferred):
-        if entry.widget is None:
-            entry.widget = entry.build()
-        return entry.widget
-    return entry
 
 
 class MessageList(VerticalScroll):
@@ -158,7 +94,7 @@ class MessageList(VerticalScroll):
         result = super().arrange(size, optimal)
         placements = result.placements
         if result._spatial_map is None:
-            result._spatial_map = _coarse_spatial_map(placements)
+            result._spatial_map = coarse_spatial_map(placements)
         old_first, old_first_y = self._first, self._first_y
         self._first = None  # (recorded before the scroll moves: moving it can arrange again, nested)
         for placement in placements:
@@ -208,7 +144,7 @@ class MessageList(VerticalScroll):
         while start > 0 and rows < budget:
             start -= 1
             rows += self._outer_rows(widgets[start], width)
-        newest, older = [_built(entry) for entry in widgets[start:]], list(widgets[:start])
+        newest, older = [built(entry) for entry in widgets[start:]], list(widgets[:start])
         if older:
             self._older = older
             self._older_rows_cache = (-1, -1, 0)
@@ -241,7 +177,7 @@ class MessageList(VerticalScroll):
 
     def _outer_rows(self, entry: Entry, width: int) -> int:
         """Rows `entry` takes with its top margin (messages have no bottom margin), mounted or not."""
-        top, _, sides, _, gutter_height = self._kinds.get(_kind(entry), _DEFAULT_GEOMETRY)
+        top, _, sides, _, gutter_height = self._kinds.get(kind_of(entry), DEFAULT_GEOMETRY)
         return top + gutter_height + estimated_rows(entry, max(width - sides, 1))
 
     def _older_rows(self, width: int) -> int:
@@ -285,7 +221,7 @@ class MessageList(VerticalScroll):
             return
         chunk = min(count, self.HISTORY_CHUNK, len(self._older))
         entries, self._older = self._older[-chunk:], self._older[:-chunk]
-        widgets = [_built(entry) for entry in entries]
+        widgets = [built(entry) for entry in entries]
         # The gap shrinks by their estimate in the same step as they are mounted below it: the rows above
         # the first message stay the same unless the estimate was wrong (then `arrange` moves the scroll).
         self.mount_all(widgets, after=gap)
