@@ -11,8 +11,9 @@ from chatapp.domain import Message, MessageStatus, Role
 from chatapp.service import SummaryRow
 from chatapp.textsafe import visible
 from chatapp.tui.widgets.block_rows import wrapped_rows
-from chatapp.tui.widgets.message import AssistantMessage, BranchMarker, SummaryMarker, UserMessage
+from chatapp.tui.widgets.message import AssistantMessage, BranchMarker, SummaryMarker, UserMessage, status_note
 from chatapp.tui.widgets.message_pieces import LineLengths
+from chatapp.tui.widgets.message_view import unsplit_rows
 
 Shown = tuple[Message, int]  # a message on the path, and how often the reply restarted before it
 
@@ -49,8 +50,7 @@ class DeferredMessage:
         if self._lengths is None:
             self._lengths = LineLengths(message.content)
         label = reply_label(message.provider or "", message.model or "", self.restarts)
-        note = 0 if message.status is MessageStatus.COMPLETE else 1
-        return (wrapped_rows(visible(label), width) if label else 0) + self._lengths.rows(width) + note
+        return unsplit_rows(label, self._lengths, status_note(message.status, message.error), width)
 
 
 def message_widgets(shown: list[Shown], counts: dict[str | None, int], siblings_of: Callable[[str], list[Message]],

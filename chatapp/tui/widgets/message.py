@@ -23,6 +23,14 @@ _STATUS_NOTES = {
     MessageStatus.FILTERED: "filtered",
 }
 
+def status_note(status: MessageStatus, error: str | None = None) -> str:
+    """The line under a reply that did not complete (stopped, failed: why), or empty."""
+    note = _STATUS_NOTES.get(status, "")
+    if error:
+        note = f"{note}: {error}" if note else error
+    return note
+
+
 # The actions live on the chat screen (they need the service); a focused message only offers them.
 _COPY_BINDINGS: list[BindingType] = [
     Binding("c", "screen.copy_message", "Copy", id="copy_message"),
@@ -89,10 +97,7 @@ class AssistantMessage(MessageView, can_focus=True):
         self.status = status
         if status is not MessageStatus.STREAMING:
             self.finish()
-        note = _STATUS_NOTES.get(status, "")
-        if error:
-            note = f"{note}: {error}" if note else error
-        self.set_note(note)
+        self.set_note(status_note(status, error))
         self.set_class(status is MessageStatus.ERROR, "-error")
         self.set_class(status in (MessageStatus.CANCELLED, MessageStatus.INCOMPLETE, MessageStatus.TRUNCATED,
                                   MessageStatus.FILTERED), "-partial")

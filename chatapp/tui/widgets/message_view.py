@@ -39,6 +39,16 @@ from chatapp.tui.widgets.message_pieces import CodeBlock, LineLengths, Piece, co
 __all__ = ["CodeBlock", "MessageView"]
 
 
+def text_rows(text: str, width: int) -> int:
+    """Rows of a label or note line (shown through `visible`) at `width`."""
+    return wrapped_rows(visible(text), width) if text else 0
+
+
+def unsplit_rows(label: str, lengths: LineLengths, note: str, width: int) -> int:
+    """A message's rows before its text is cut into blocks: label, text wrapped by characters, note."""
+    return text_rows(label, width) + lengths.rows(width) + text_rows(note, width)
+
+
 class MessageView(Widget):
     """A Markdown message drawn line by line; finished blocks are rendered only when seen.
 
@@ -228,10 +238,10 @@ class MessageView(Widget):
         return self._split
 
     def _label_rows(self, width: int) -> int:
-        return wrapped_rows(visible(self._label), width) if self._label else 0
+        return text_rows(self._label, width)
 
     def _note_rows(self, width: int) -> int:
-        return wrapped_rows(visible(self._note), width) if self._note else 0
+        return text_rows(self._note, width)
 
     def content_rows(self, width: int) -> int:
         """The rows the message takes at `width`: exact for rendered blocks, estimated for the others."""
@@ -242,7 +252,7 @@ class MessageView(Widget):
         if not self._split:
             if self._line_lengths is None:
                 self._line_lengths = LineLengths(self.text)
-            rows = self._label_rows(width) + self._line_lengths.rows(width) + self._note_rows(width)
+            rows = unsplit_rows(self._label, self._line_lengths, self._note, width)
         else:
             tail = self._tail.rows(width) if self._tail is not None else 0
             rows = self._piece_starts(width)[-1] + tail + self._note_rows(width)
