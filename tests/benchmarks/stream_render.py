@@ -118,6 +118,7 @@ async def main() -> None:
         await one_run(200, server)  # warm-up: imports, encodings
         per_token: dict[int, float] = {}
         for size in args.sizes:
+            RENDERS.clear()
             results = [await one_run(size, server) for _ in range(args.runs)]
             seconds = statistics.median(r[0] for r in results)
             pieces = results[0][1]
@@ -125,7 +126,7 @@ async def main() -> None:
             per_token[size] = seconds / pieces * 1e6
             print(f"{size:>6} tokens ({pieces} SSE events): {seconds:.2f} s, {per_token[size]:.0f} µs/token, "
                   f"{frames:.0f} frames painted while streaming ({frames / seconds:.0f}/s), "
-                  f"{RENDERS[-1]} Rich block renders (median of {args.runs})")
+                  f"{statistics.median(RENDERS):.0f} Rich block renders (medians of {args.runs})")
         low, high = min(args.sizes), max(args.sizes)
         print(f"per-token ratio {high}/{low}: {per_token[high] / per_token[low]:.2f} (target ≤ 1.5)")
     server.close()

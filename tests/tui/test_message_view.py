@@ -216,6 +216,45 @@ async def test_streamed_reply_renders_at_most_a_screen_of_blocks() -> None:
         assert "Step 60" in "\n".join(screen_text(app)) or "load_settings" in "\n".join(screen_text(app))
 
 
+async def stream_in_frames(pilot, view: AssistantMessage, reply: str, chunk: int) -> list[list[str]]:
+    """Append `reply` `chunk` characters a frame; return the screen after each frame."""
+    seen = []
+    for index in range(0, len(reply), chunk):
+        view.append(reply[index : index + chunk])
+        await pilot.pause(2 * view.FRAME_INTERVAL)
+        seen.append(screen_text(pilot.app))
+    return seen
+
+
+async def test_blocks_that_only_pass_by_are_not_rendered_and_the_last_screen_is() -> None:
+    reply = realistic(60)
+    finished = OneList([reply])
+    async with finished.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, finished)
+        expected = screen_text(finished)
+        on_one_screen = finished.query_one(AssistantMessage).block_renders
+    app = OneList([])
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = AssistantMessage(label=LABEL)
+        await app.query_one(MessageList).mount(view)
+        frames = await stream_in_frames(pilot, view, reply, 2_000)  # ~50 rows a frame on a 30-row screen
+        assert any("## Step" in "\n".join(frame) for frame in frames)  # drawn plain while passing
+        view.set_status(MessageStatus.COMPLETE)
+        await settle(pilot, app)
+        assert screen_text(app) == expected
+        assert view.block_renders <= on_one_screen + 2
+
+
+async def test_a_reply_streaming_slower_than_a_screen_a_frame_is_rendered_as_it_goes() -> None:
+    app = OneList([])
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = AssistantMessage(label=LABEL)
+        await app.query_one(MessageList).mount(view)
+        frames = await stream_in_frames(pilot, view, realistic(3), 60)
+        assert not any("## Step" in "\n".join(frame) for frame in frames)
+        assert view.block_renders > 0
+
+
 # --- scrolling over wrong estimates -----------------------------------------------------------------------
 
 

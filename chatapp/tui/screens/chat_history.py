@@ -22,7 +22,7 @@ class DeferredMessage:
     """A saved message as data until the message list builds its widget (when the user scrolls near it):
     a long conversation opens without building a thousand widgets, ~60 objects each."""
 
-    __slots__ = ("_lengths", "hit", "message", "restarts", "widget", "widget_type")
+    __slots__ = ("_lengths", "_rows", "hit", "message", "restarts", "widget", "widget_type")
 
     def __init__(self, message: Message, restarts: int = 0) -> None:
         self.message = message
@@ -31,6 +31,7 @@ class DeferredMessage:
         self.widget: Widget | None = None
         self.hit = False  # the search hit the conversation opens at
         self._lengths: LineLengths | None = None
+        self._rows = (-1, 0)  # width, rows: a resize and the gap's next layout ask for the same width
 
     @property
     def message_id(self) -> str:
@@ -44,13 +45,19 @@ class DeferredMessage:
 
     def estimated_rows(self, width: int) -> int:
         """Rows at `width` as the widget would estimate them unmounted (a label, the text, a note)."""
+        cached_width, rows = self._rows
+        if cached_width == width:
+            return rows
         message = self.message
         if message.role is Role.USER:
-            return wrapped_rows(visible(message.content), width)
-        if self._lengths is None:
-            self._lengths = LineLengths(message.content)
-        label = reply_label(message.provider or "", message.model or "", self.restarts)
-        return unsplit_rows(label, self._lengths, status_note(message.status, message.error), width)
+            rows = wrapped_rows(visible(message.content), width)
+        else:
+            if self._lengths is None:
+                self._lengths = LineLengths(message.content)
+            label = reply_label(message.provider or "", message.model or "", self.restarts)
+            rows = unsplit_rows(label, self._lengths, status_note(message.status, message.error), width)
+        self._rows = (width, rows)
+        return rows
 
 
 def message_widgets(shown: list[Shown], counts: dict[str | None, int], siblings_of: Callable[[str], list[Message]],

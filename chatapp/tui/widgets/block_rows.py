@@ -88,8 +88,8 @@ def code_rows(code: str, width: int) -> int:
 
 def _line_rows(line: str, width: int) -> int:
     """One line of text: the number of rows Rich's ``divide_line`` makes of it."""
-    if line.isascii() and len(line) <= width:
-        return 1
+    if len(line) <= width and (line.isascii() or cell_len(line) <= width):
+        return 1  # (a label's "·" is not ASCII: every unmounted reply asks this at each new width)
     breaks = 0
     offset = 0
     for match in _WORD.finditer(line):

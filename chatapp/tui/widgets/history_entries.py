@@ -76,13 +76,15 @@ def estimated_rows(entry: Entry, width: int) -> int:
     return int(estimate(width)) if callable(estimate) else 1
 
 
+# (`isinstance` against a runtime-checkable protocol inspects its members on every call: a resize asks
+# it of every unmounted message, so the cheap class check comes first.)
 def kind_of(entry: Entry) -> type[Widget]:
-    return entry.widget_type if isinstance(entry, Deferred) else type(entry)
+    return type(entry) if isinstance(entry, Widget) else entry.widget_type
 
 
 def built(entry: Entry) -> Widget:
-    if isinstance(entry, Deferred):
-        if entry.widget is None:
-            entry.widget = entry.build()
-        return entry.widget
-    return entry
+    if isinstance(entry, Widget):
+        return entry
+    if entry.widget is None:
+        entry.widget = entry.build()
+    return entry.widget

@@ -299,6 +299,9 @@ class MessageList(VerticalScroll):
 
     def _prefetch(self) -> None:
         self._prefetch_timer = None
+        last = self._nodes[-1] if self._nodes else None
+        if self.is_following and isinstance(last, MessageView) and not last.finished:
+            return  # following a stream: its frames settle the screen (and its end re-arms the prefetch)
         region = self.scrollable_content_region
         if region.width > 0 and region.height > 0 and not self._settling:
             self._settle(region.width, region.height, in_layout=False, reach=region.height)
@@ -314,6 +317,9 @@ class MessageList(VerticalScroll):
         for _ in range(_MAX_ROUNDS):
             placed = self._placements(width)
             total = placed[-1][3] if placed else 0
+            # A reply streaming a screen of rows a frame: what is on screen now is gone by the next frame.
+            last = placed[-1][0] if placed else None
+            passing = following and not reach and isinstance(last, MessageView) and last.passing_rows >= height
             if following:
                 top = max(0, total - height)
             else:
@@ -328,7 +334,10 @@ class MessageList(VerticalScroll):
                 if first_row >= bottom + reach:
                     break
                 if isinstance(child, MessageView):
-                    for row, index in child.inexact_in(top - reach - first_row, bottom + reach - first_row, inner):
+                    if passing:
+                        child.draw_plain_in(top - first_row, bottom - first_row, inner)
+                    for row, index in child.inexact_in(top - reach - first_row, bottom + reach - first_row, inner,
+                                                       plain_ok=passing):
                         work.append((first_row + row, child, index, inner))
             if not work:
                 break

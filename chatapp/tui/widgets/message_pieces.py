@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rich.cells import chop_cells
+from rich.segment import Segment
+from rich.style import Style
 from textual.strip import Strip
 
+from chatapp.textsafe import visible
 from chatapp.tui.widgets.block_rows import estimate_rows
 from chatapp.tui.widgets.markdown_blocks import Block
 
@@ -21,13 +25,15 @@ class CodeBlock:
 
 @dataclass(slots=True)
 class Piece:
-    """A finished block: its text, its estimated rows and, once drawn, its rendered lines at one width."""
+    """A finished block: its text, its estimated rows and, once drawn, its lines at one width (rendered by
+    Rich, or `plain`: its source text in as many rows as estimated, while it only passes by)."""
 
     block: Block
     estimate_width: int = -1
     estimate: int = 0
     strips_width: int = -1
     strips: list[Strip] | None = None
+    plain: bool = False
     renders: int = 0
 
     def rows(self, width: int) -> int:
@@ -39,8 +45,32 @@ class Piece:
             self.estimate_width = width
         return self.estimate
 
-    def exact(self, width: int) -> bool:
+    def drawable(self, width: int) -> bool:
+        """It has lines to draw at `width` (plain or rendered)."""
         return self.strips is not None and self.strips_width == width
+
+    def exact(self, width: int) -> bool:
+        """Rendered by Rich at `width`: its rows are the real ones."""
+        return not self.plain and self.strips is not None and self.strips_width == width
+
+    def draw_plain(self, width: int, style: Style) -> None:
+        """Lines for a block that only passes by (a reply streaming faster than a screen a frame): its text
+        cut to `width` cells and to the estimated rows, so the layout stays as estimated and nothing
+        moves when Rich renders it once the stream slows or ends."""
+        rows = self.rows(width)
+        lines: list[str] = [""] if self.block.gap else []
+        for line in visible(self.block.text).expandtabs(4).split("\n"):
+            if len(lines) >= rows:
+                break
+            if line.isascii():
+                lines.extend(line[start:start + width] for start in range(0, max(len(line), 1), width))
+            else:
+                lines.extend(chop_cells(line, width) or [""])
+        del lines[rows:]
+        lines.extend("" for _ in range(rows - len(lines)))
+        self.strips = [Strip([Segment(line, style)]) for line in lines]
+        self.strips_width = width
+        self.plain = True
 
 
 def code_blocks_of(blocks: Sequence[Block]) -> list[CodeBlock]:

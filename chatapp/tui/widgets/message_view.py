@@ -90,6 +90,7 @@ class MessageView(Widget):
         self._painted = asyncio.Event()
         self._drawn_width = 0  # the content width rows were last drawn at
         self._style: Style | None = None
+        self._frame_rows = 0  # rows the last frame added
         self.block_renders = 0
         self.late_renders = 0
         """Rich renders of finished blocks (the benchmark counts them)."""
@@ -192,6 +193,7 @@ class MessageView(Widget):
         self._split = True
         width = self._drawn_width
         from_row = self._piece_starts(width)[-1] if width and self._split else None  # where the tail starts
+        rows_before = self.content_rows(width) if width else 0
         blocks = self._splitter.feed("".join(self._pending))
         self._pending.clear()
         if not self._streaming:
@@ -206,6 +208,13 @@ class MessageView(Widget):
         elif not blocks:
             return  # nothing changed
         self._changed(from_row)
+        self._frame_rows = self.content_rows(width) - rows_before if width else 0
+
+    @property
+    def passing_rows(self) -> int:
+        """While streaming: the rows the last frame added. A frame that adds a screen of rows replaces
+        everything on it, so the message list draws its finished blocks plain (`draw_plain_in`)."""
+        return self._frame_rows if self._streaming or self._pending else 0  # (until the last text is in)
 
     def _ensure_split(self) -> None:
         if self._split:
@@ -276,8 +285,9 @@ class MessageView(Widget):
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return self.content_rows(width)
 
-    def inexact_in(self, top: int, bottom: int, width: int) -> list[tuple[int, int]]:
-        """(first row, piece index) of the pieces in rows [top, bottom) whose height is an estimate.
+    def inexact_in(self, top: int, bottom: int, width: int, *, plain_ok: bool = False) -> list[tuple[int, int]]:
+        """(first row, piece index) of the pieces in rows [top, bottom) not rendered by Rich (their height
+        is an estimate); with `plain_ok`, not those drawn plain either.
 
         Index -1 stands for the whole unsplit message.
         """
@@ -290,9 +300,23 @@ class MessageView(Widget):
             start = starts[index]
             if start >= bottom:
                 break
-            if not self._pieces[index].exact(width):
+            piece = self._pieces[index]
+            if not (piece.exact(width) or (plain_ok and piece.drawable(width))):
                 found.append((start, index))
         return found
+
+    def draw_plain_in(self, top: int, bottom: int, width: int) -> None:
+        """Draw the pieces in rows [top, bottom) that have no lines yet as plain text (see `Piece.draw_plain`):
+        the rows stay as estimated, and Rich renders them if they are still in view when the stream slows."""
+        if not self._split:
+            return
+        starts = self._piece_starts(width)
+        for index in range(max(bisect_right(starts, top) - 1, 0), len(self._pieces)):
+            if starts[index] >= bottom:
+                break
+            piece = self._pieces[index]
+            if not piece.drawable(width):
+                piece.draw_plain(width, self._row_style)
 
     def make_exact(self, index: int, width: int) -> int:
         """Cut the message into blocks (index -1) or render one block; return the change in rows.
@@ -371,6 +395,7 @@ class MessageView(Widget):
         lines = console.render_lines(render_block(piece.block, theme), options, style=self._row_style, pad=True)
         piece.strips = [Strip(line, width) for line in lines]
         piece.strips_width = width
+        piece.plain = False
         piece.renders += 1
         if piece is not self._tail:
             self.block_renders += 1
@@ -417,7 +442,7 @@ class MessageView(Widget):
             return note[y] if y < len(note) else Strip.blank(width, self._row_style)
         index = bisect_right(starts, y) - 1
         piece = self._pieces[index]
-        if not piece.exact(width):
+        if not piece.drawable(width):
             # Drawn before the message list settled it (a resize, a jump): render now, lay out again.
             self.late_renders += 1
             estimate = piece.rows(width)
