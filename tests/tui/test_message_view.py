@@ -255,6 +255,19 @@ async def test_a_reply_streaming_slower_than_a_screen_a_frame_is_rendered_as_it_
         assert view.block_renders > 0
 
 
+async def test_words_that_fit_on_the_tail_row_repaint_it_without_a_layout() -> None:
+    app = OneList([])
+    async with app.run_test(size=(100, 30)) as pilot:
+        messages = app.query_one(MessageList)
+        view = AssistantMessage(label=LABEL)
+        await messages.mount(view)
+        await stream_in_frames(pilot, view, realistic(1) + "Then", 2_000)
+        settles = messages.settles
+        frames = await stream_in_frames(pilot, view, " a few words on the last row", 5)
+        assert "Then a few words on the last row" in "\n".join(frames[-1])
+        assert messages.settles - settles <= 1  # (the row count changed at most once: none of these wrap)
+
+
 # --- scrolling over wrong estimates -----------------------------------------------------------------------
 
 

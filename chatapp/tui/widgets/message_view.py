@@ -207,7 +207,7 @@ class MessageView(Widget):
             self._tail = Piece(tail)
         elif not blocks:
             return  # nothing changed
-        self._changed(from_row)
+        self._changed(from_row, rows_before if width else None)
         self._frame_rows = self.content_rows(width) - rows_before if width else 0
 
     @property
@@ -225,17 +225,20 @@ class MessageView(Widget):
         self._pending.clear()
         self._pieces = [Piece(block) for block in blocks]
 
-    def _changed(self, from_row: int | None = None) -> None:
+    def _changed(self, from_row: int | None = None, rows_before: int | None = None) -> None:
         """The text changed (from content row `from_row` on, when known): lay out and repaint.
 
-        Rows above `from_row` keep their rendered lines (a streamed reply changes only at its end)."""
+        Rows above `from_row` keep their rendered lines (a streamed reply changes only at its end). When the
+        row count stays `rows_before` (most frames of a paced stream), only those rows are repainted: the
+        layout, the list's settle pass and the scroll stay as they are."""
         self._version += 1
         if from_row is None or not self._drawn_width:
             self._text_rows.clear()
             self.refresh(layout=True)
         else:
-            rows = max(self.content_rows(self._drawn_width), self.size.height) - from_row
-            self.refresh(Region(0, from_row, self._drawn_width, max(rows, 1)), layout=True)
+            total = self.content_rows(self._drawn_width)
+            rows = max(total, self.size.height) - from_row
+            self.refresh(Region(0, from_row, self._drawn_width, max(rows, 1)), layout=total != rows_before)
         settle = getattr(self.parent, "settle_soon", None)
         if settle is not None:
             settle()
