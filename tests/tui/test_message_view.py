@@ -268,6 +268,19 @@ async def test_words_that_fit_on_the_tail_row_repaint_it_without_a_layout() -> N
         assert messages.settles - settles <= 1  # (the row count changed at most once: none of these wrap)
 
 
+async def test_a_frame_that_adds_rows_lays_the_screen_out_once() -> None:
+    app = OneList([])
+    async with app.run_test(size=(100, 30)) as pilot:
+        messages = app.query_one(MessageList)
+        view = AssistantMessage(label=LABEL)
+        await messages.mount(view)
+        await stream_in_frames(pilot, view, realistic(2), 2_000)
+        settles = messages.settles
+        frames = await stream_in_frames(pilot, view, "".join(f"\n\nParagraph {n}." for n in range(8)), 16)
+        assert "Paragraph 6." in "\n".join(frames[-1])
+        assert messages.settles - settles <= len(frames) * 3 // 2  # Textual alone lays out twice a frame
+
+
 # --- scrolling over wrong estimates -----------------------------------------------------------------------
 
 

@@ -124,3 +124,18 @@ async def test_a_streamed_reply_growing_at_its_end_repaints_only_its_end() -> No
         assert view.size.height > height  # it grew
         assert drawn, "the new rows were drawn"
         assert min(drawn) >= height - 4, f"rows above the end were drawn again: {sorted(set(drawn))}"
+
+
+async def test_a_new_virtual_size_without_layout_updates_the_scrollbar_and_schedules_nothing() -> None:
+    """`MessageList._size_updated` records a grown list's virtual size with ``layout=False``."""
+    async with Pinned().run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        scroll = pilot.app.query_one(Recording)
+        grown = scroll.virtual_size.with_height(scroll.virtual_size.height + 7)
+        scroll._layout_required = scroll._repaint_required = False
+        assert scroll._size_updated(scroll.size, grown, scroll.container_size, layout=False)
+        assert scroll.virtual_size == grown
+        assert scroll.vertical_scrollbar.window_virtual_size == grown.height
+        assert not scroll._layout_required and not scroll._repaint_required
+        scroll._size_updated(scroll.size, scroll.virtual_size.with_height(grown.height + 1), scroll.container_size)
+        assert scroll._layout_required, "with layout=True Textual lays the screen out again (what the override avoids)"

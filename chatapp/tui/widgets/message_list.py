@@ -279,6 +279,14 @@ class MessageList(VerticalScroll):
     def on_resize(self) -> None:
         self._geometry.clear()
 
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        """Textual records a new virtual size (the list grew: a streamed reply's new row) through a layout
+        reactive, which repaints the whole list and lays the screen out a second time. The layout that
+        reports the size has placed the children and moved the anchored scroll already, so the size is
+        recorded as it is during a scroll. Pinned by ``tests/tui/test_textual_pins.py``."""
+        only_virtual = self._size == size and self._container_size == container_size
+        return super()._size_updated(size, virtual_size, container_size, layout and not only_virtual)
+
     def _settle(self, width: int, height: int, *, in_layout: bool, reach: int = 0) -> None:
         if self._settling:
             return
