@@ -86,9 +86,15 @@ def one_run(app: str, tokens: int, rate: float, server: subprocess.Popen[str],
     else:
         command, ready = f"{sys.executable} -m chatapp", "Message"
     exports = " ".join(f"{key}={value}" for key, value in env.items())
-    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", f"exec env {exports} {command}")
+    pid_text = ""
+    for _ in range(5):  # (the tmux server quits with its last session: a new one can race with that)
+        tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", f"exec env {exports} {command}")
+        pid_text = tmux("display", "-p", "-t", session, "#{pane_pid}").strip()
+        if pid_text:
+            break
+        time.sleep(0.2)
     try:
-        pid = int(tmux("display", "-p", "-t", session, "#{pane_pid}").strip())
+        pid = int(pid_text)
         wait_for_screen(session, ready, 30)
         time.sleep(1.5)  # let after-first-paint work (SDK warm-up) finish
         assert server.stdin is not None
