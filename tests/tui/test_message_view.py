@@ -245,6 +245,18 @@ async def test_blocks_that_only_pass_by_are_not_rendered_and_the_last_screen_is(
         assert view.block_renders <= on_one_screen + 2
 
 
+async def test_a_stream_that_pauses_after_a_burst_renders_what_it_shows() -> None:
+    app = OneList([])
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = AssistantMessage(label=LABEL)
+        await app.query_one(MessageList).mount(view)
+        frames = await stream_in_frames(pilot, view, realistic(30), 2_000)
+        assert "## Step" in "\n".join(frames[-1])  # the burst's last frame: plain
+        await pilot.pause(3 * MessageList.PREFETCH_DELAY)  # the model pauses; the reply is not finished
+        assert not view.finished
+        assert "## Step" not in "\n".join(screen_text(app))
+
+
 async def test_a_reply_streaming_slower_than_a_screen_a_frame_is_rendered_as_it_goes() -> None:
     app = OneList([])
     async with app.run_test(size=(100, 30)) as pilot:

@@ -287,7 +287,7 @@ class MessageList(VerticalScroll):
         only_virtual = self._size == size and self._container_size == container_size
         return super()._size_updated(size, virtual_size, container_size, layout and not only_virtual)
 
-    def _settle(self, width: int, height: int, *, in_layout: bool, reach: int = 0) -> None:
+    def _settle(self, width: int, height: int, *, in_layout: bool, reach: int = 0, prefetch: bool = True) -> None:
         if self._settling:
             return
         self._settling = True
@@ -295,7 +295,7 @@ class MessageList(VerticalScroll):
             self._settle_rounds(width, height, in_layout, reach)
         finally:
             self._settling = False
-        if not reach:
+        if prefetch and not reach:
             self._prefetch_later()
 
     def _prefetch_later(self) -> None:
@@ -307,12 +307,19 @@ class MessageList(VerticalScroll):
 
     def _prefetch(self) -> None:
         self._prefetch_timer = None
+        region = self.scrollable_content_region
+        if region.width <= 0 or region.height <= 0 or self._settling:
+            return
         last = self._nodes[-1] if self._nodes else None
         if self.is_following and isinstance(last, MessageView) and not last.finished:
-            return  # following a stream: its frames settle the screen (and its end re-arms the prefetch)
-        region = self.scrollable_content_region
-        if region.width > 0 and region.height > 0 and not self._settling:
-            self._settle(region.width, region.height, in_layout=False, reach=region.height)
+            # Following a stream: its frames settle the screen, and its end re-arms the prefetch. A stream
+            # that paused after a burst gets what it shows plain rendered now.
+            if last.quiet_for() < last.PASSING_QUIET:
+                self._prefetch_later()
+            else:
+                self._settle(region.width, region.height, in_layout=False, prefetch=False)
+            return
+        self._settle(region.width, region.height, in_layout=False, reach=region.height)
 
     def _settle_rounds(self, width: int, height: int, in_layout: bool, reach: int = 0) -> None:
         following = self.is_following

@@ -63,6 +63,8 @@ class MessageView(Widget):
     ALLOW_SELECT = True
     FRAME_INTERVAL: ClassVar[float] = 1 / 20
     """Minimum seconds between two renders of the live tail."""
+    PASSING_QUIET: ClassVar[float] = 0.15
+    """A stream this long without new text has paused: what is on screen stays, and is rendered by Rich."""
 
     def __init__(self, text: str = "", *, streaming: bool = False, label: str = "", code_theme: str | None = None,
                  id: str | None = None, classes: str | None = None) -> None:
@@ -214,7 +216,13 @@ class MessageView(Widget):
     def passing_rows(self) -> int:
         """While streaming: the rows the last frame added. A frame that adds a screen of rows replaces
         everything on it, so the message list draws its finished blocks plain (`draw_plain_in`)."""
-        return self._frame_rows if self._streaming or self._pending else 0  # (until the last text is in)
+        if not (self._streaming or self._pending):  # (until the last text is in)
+            return 0
+        return self._frame_rows if self.quiet_for() < self.PASSING_QUIET else 0
+
+    def quiet_for(self) -> float:
+        """Seconds since the last frame of new text."""
+        return monotonic() - self._last_flush
 
     def _ensure_split(self) -> None:
         if self._split:
