@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from chatapp.domain import Message, SearchHit
+from chatapp.domain import Conversation, Message, SearchHit
 from chatapp.store.conversations import Store
 
 if TYPE_CHECKING:
@@ -51,6 +51,48 @@ class ConversationLibrary:
     def delete_conversation(self, conversation_id: str) -> bool:
         """Gone from the file, the search index and the log (see Store.delete_conversation)."""
         return self._store.delete_conversation(conversation_id)
+
+    # --- conversations -----------------------------------------------------------------------
+
+    def conversations(self, limit: int | None = None) -> list[Conversation]:
+        return self._store.list_conversations(limit)
+
+    def conversation(self, id_or_prefix: str) -> Conversation | None:
+        return self._store.find_conversation(id_or_prefix)
+
+    def conversations_matching(self, id_or_prefix: str, limit: int = 10) -> list[Conversation]:
+        """The conversation with this id, else those whose id starts with it (newest first)."""
+        exact = self._store.get_conversation(id_or_prefix)
+        if exact is not None:
+            return [exact]
+        return self._store.conversations_with_prefix(id_or_prefix, limit) if id_or_prefix else []
+
+    def latest_conversation(self) -> Conversation | None:
+        return self._store.latest_conversation()
+
+    def messages(self, conversation_id: str) -> list[Message]:
+        return self._store.messages(conversation_id)
+
+    def recent_prompts(self, limit: int = 200) -> list[str]:
+        """Earlier prompts, oldest first, for walking back with Up in the prompt."""
+        return self._store.recent_prompts(limit)
+
+    def message(self, message_id: str) -> Message | None:
+        return self._store.get_message(message_id)
+
+    def conversation_of_message(self, message_id: str) -> str:
+        message = self._store.get_message(message_id)
+        if message is None:
+            raise KeyError(message_id)
+        return message.conversation_id
+
+    @staticmethod
+    def new_conversation_id() -> str:
+        """An id for a conversation about to be created (templates draw their A/B version from it)."""
+        from chatapp.store.conversations import new_id
+
+        return new_id()
+
 
     # --- branches (conversations are trees; see DESIGN.md) ------------------------------------
 
