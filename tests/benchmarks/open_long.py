@@ -6,7 +6,8 @@ Builds a conversation of `--messages` messages (every second one a reply of abou
 realistic Markdown reply) in a fresh database, then in a fresh process opens it in the app and prints:
 seconds from opening to the first screen painted (with the last reply's text on it), peak RSS of the
 process, CPU for one PageUp after that, CPU for a resize, and the seconds select-all takes over a
-10,000-token reply.
+10,000-token reply. Then the same PageUp and resize in a bare Textual app (a line widget showing plain
+text, an Input and a Footer): what Textual itself costs for them in this harness.
 """
 
 from __future__ import annotations
@@ -84,6 +85,66 @@ asyncio.run(main())
 """
 
 
+_BARE = r"""
+import asyncio, sys, time
+from rich.segment import Segment
+from textual.app import App
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Footer, Input
+
+class Lines(ScrollView, can_focus=True):
+    BINDINGS = [("pageup", "page_up_now")]  # chatapp's PageUp scrolls without animation too
+
+    def action_page_up_now(self):
+        self.scroll_page_up(animate=False)
+
+    def __init__(self, lines):
+        super().__init__()
+        self.lines = lines
+        self.virtual_size = Size(120, len(lines))
+
+    def render_line(self, y):
+        index = self.scroll_offset.y + y
+        text = self.lines[index] if index < len(self.lines) else ""
+        return Strip([Segment(text)]).crop_extend(0, self.size.width, None)
+
+class Bare(App):
+    BINDINGS = [("ctrl+q", "quit", "Quit"), ("f2", "quit", "Next provider"), ("f3", "quit", "Models")]
+
+    def compose(self):
+        yield Lines(sys.stdin.read().splitlines())
+        yield Input()
+        yield Footer()
+
+async def main():
+    app = Bare()
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.query_one(Lines)
+        view.focus()
+        view.scroll_end(animate=False)
+        await pilot.pause(0.5)
+        cpu = time.process_time()
+        await pilot.press("f19")
+        await pilot.pause(0.05)
+        idle_key = time.process_time() - cpu
+        cpu = time.process_time()
+        await pilot.press("pageup")
+        await pilot.pause(0.05)
+        page_up = time.process_time() - cpu
+        cpu = time.process_time()
+        await pilot.resize_terminal(100, 40)
+        await pilot.pause(0.05)
+        resize = time.process_time() - cpu
+        print(f"a bare Textual app (a line widget of plain text, an Input, a Footer), same steps: "
+              f"PageUp {page_up * 1000:.1f} ms CPU (an unbound key {idle_key * 1000:.1f} ms), "
+              f"resize {resize * 1000:.1f} ms CPU")
+
+asyncio.run(main())
+"""
+
+
 def reply(words: int) -> str:
     units = []
     count = 0
@@ -120,6 +181,7 @@ def main() -> None:
         words = (args.messages // 2 - 1) * len(text.split()) + len(last.split())
         print(f"{args.messages} messages, {words:,} words")
         subprocess.run([sys.executable, "-c", _MEASURE], env=env, check=False)
+        subprocess.run([sys.executable, "-c", _BARE], env=env, check=False, input=text * 4, text=True)
 
 
 if __name__ == "__main__":
