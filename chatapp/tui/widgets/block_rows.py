@@ -92,19 +92,26 @@ def _line_rows(line: str, width: int) -> int:
         return 1  # (a label's "·" is not ASCII: every unmounted reply asks this at each new width)
     breaks = 0
     offset = 0
-    for match in _WORD.finditer(line):
-        start, word = match.start(), match.group()
-        length = cell_len(word.rstrip())
+    for start, length, full, word in _words(line):
         if width - offset >= length:
-            offset += cell_len(word)
+            offset += full
         elif length > width:
             chunks = chop_cells(word, width)
             breaks += len(chunks) - (0 if start else 1)
             offset = cell_len(chunks[-1])
         elif offset and start:
             breaks += 1
-            offset = cell_len(word)
+            offset = full
     return breaks + 1
+
+
+@lru_cache(maxsize=1024)
+def _words(line: str) -> tuple[tuple[int, int, int, str], ...]:
+    """Each word of a line (its leading and trailing spaces included): where it starts, its cells without
+    and with the trailing spaces, and its text. A resize re-wraps every line at the new width: the
+    words are measured once."""
+    return tuple((match.start(), cell_len(word.rstrip()), cell_len(word), word)
+                 for match in _WORD.finditer(line) for word in (match.group(),))
 
 
 # --- a small element tree built from markdown-it tokens ---------------------------------------------
