@@ -131,6 +131,41 @@ async def test_the_tui_opening_a_damaged_conversation_says_so_inline(isolated_en
     assert digest(isolated_env) == before
 
 
+async def test_the_conversation_browser_search_hitting_a_damaged_page_says_so_in_one_line(isolated_env, damaged):
+    from chatapp.config import load_settings
+    from chatapp.service import ChatService
+    from chatapp.tui.app import ChatApp
+    from chatapp.tui.screens.conversations import ConversationsScreen
+
+    db = sqlite3.connect(isolated_env.database)
+    [title] = db.execute("SELECT title FROM conversations WHERE id = ?", (damaged[0],)).fetchone()
+    db.close()
+    number = title.split()[-1]  # "conversation 17": its messages say "message 17.0" … "message 17.3"
+    before = digest(isolated_env)
+    service = ChatService.open(load_settings())
+    app = ChatApp(service, None)
+    async with app.run_test() as pilot:
+        await pilot.press("ctrl+g")
+        await _until(pilot, lambda: isinstance(pilot.app.screen, ConversationsScreen))
+        browser = pilot.app.screen
+        await pilot.press(*f"message {number}")
+        summary = browser.query_one("#browser-summary")
+        await _until(pilot, lambda: "is damaged" in str(summary.render()))
+        line = str(summary.render())
+        assert "\n" not in line.strip() and "doctor --salvage" in line, line
+        assert pilot.app.is_running and pilot.app.screen is browser
+    assert digest(isolated_env) == before
+
+
+async def _until(pilot, condition, timeout: float = 20.0) -> None:
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await pilot.pause(0.05)
+
+
 # --- doctor --salvage --------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -96,8 +97,16 @@ class ConversationsScreen(ModalScreen[OpenRequest | None]):
         text = self.query_one("#filter", Input).value
         if not text.strip():
             return
-        hits = [Row(hit=hit) for hit in self.service.search(text)]
-        self._show(text, hits=hits)
+        try:
+            found = self.service.search(text)
+        except Exception as exc:  # a damaged page or a held lock: one line in place of the hits
+            line = self.service.store_failure(exc)
+            if line is None:
+                raise
+            self._show(text, hits=None)
+            self.query_one("#browser-summary", Static).update(Text(visible(line)))
+            return
+        self._show(text, hits=[Row(hit=hit) for hit in found])
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if self._search_timer is not None:  # Enter came before the typing pause that starts the search
