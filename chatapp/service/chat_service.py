@@ -16,6 +16,7 @@ from chatapp.config import Settings
 from chatapp.domain import Conversation, Role, Target, TextDelta, TurnEvent, TurnFinished
 from chatapp.providers.registry import ProviderPool
 from chatapp.service.batch_jobs_desk import BatchJobsDesk
+from chatapp.service.late_saves import LateSaves
 from chatapp.service.library import ConversationLibrary
 from chatapp.service.local_models import LocalModels
 from chatapp.service.prompt_templates import PromptTemplates
@@ -47,6 +48,7 @@ class ChatService(ConversationLibrary, ProviderChoice, LocalModels, PromptTempla
         self._templates: TemplateLibrary | None = None
         self._learned_windows: dict[tuple[str, str], int | None] = {}
         self._hinted: set[str] = set()  # providers whose setup hint was given this run
+        self._late_saves = LateSaves()  # cancelled replies whose final write waits for another process's lock
         self._store.close_streaming()
 
     @classmethod
@@ -107,6 +109,8 @@ class ChatService(ConversationLibrary, ProviderChoice, LocalModels, PromptTempla
             await self._titles.aclose()
         if "_engine" in loaded:
             await self._engine.aclose()
+        await self._late_saves.drain(self.settings.lock_timeout)
+        if "_engine" in loaded:
             self._save_stats()
         await self._pool.aclose()
         if "_batch_jobs" in loaded:

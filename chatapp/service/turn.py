@@ -38,6 +38,7 @@ from chatapp.domain import (
     Usage,
 )
 from chatapp.engine import AttemptFailed, AttemptStarted, Job, Priority
+from chatapp.service.late_saves import RETRY_SECONDS
 from chatapp.store.db import StoreError
 from chatapp.store.reply_writer import ReplyWriter
 
@@ -46,8 +47,6 @@ CONTINUE_INSTRUCTION = ("Your last reply was cut off at the length limit. Contin
 
 if TYPE_CHECKING:
     from chatapp.service import ChatService
-
-_RETRY_SECONDS = 0.1  # between tries of a reply's final write while another process holds the lock
 
 
 def _busy_line(waited: float) -> str:
@@ -150,7 +149,7 @@ class Turn:
                     yield final
                 return
             except (asyncio.CancelledError, GeneratorExit):
-                self._writer.close(MessageStatus.CANCELLED)
+                self._service._late_saves.close(self._writer, MessageStatus.CANCELLED)
                 raise
             except StoreError:
                 raise  # the store refused a write (a full disk): said in one line by the front end
@@ -219,9 +218,9 @@ class Turn:
                     told = True
                     yield Notice(f"the database has been busy for {waited:.1f} s (another process holds its write "
                                  "lock): the reply is kept and saved as soon as the lock frees")
-                await asyncio.sleep(_RETRY_SECONDS)
-        except (asyncio.CancelledError, GeneratorExit):  # Esc, a signal, a reader gone: waits up to lock_timeout
-            self._writer.close(MessageStatus.CANCELLED)
+                await asyncio.sleep(RETRY_SECONDS)
+        except (asyncio.CancelledError, GeneratorExit):  # Esc, a signal, a reader gone: ends now, saved later
+            self._service._late_saves.close(self._writer, MessageStatus.CANCELLED)
             raise
         for waited in self._writer.take_busy_periods():
             if not told:
