@@ -4,6 +4,7 @@ left `streaming`; the TUI keeps running meanwhile."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import subprocess
 import sys
@@ -87,39 +88,47 @@ def test_ask_keeps_the_reply_while_the_lock_is_held_and_says_so_in_one_line(setu
     assert last_reply(paths.database) == ("complete", REPLY)
 
 
-async def test_the_tui_streams_on_while_the_lock_is_held_and_says_so_inline(isolated_env, fake_server):
-    import asyncio
-
+def tui_app(paths, fake_server, reply: Reply, lock_timeout: float):
     from chatapp.config import load_settings
     from chatapp.service import ChatService
     from chatapp.tui.app import ChatApp
-    from chatapp.tui.widgets.message import AssistantMessage, NoticeMessage
+
+    provider_config(paths, fake_server.openai_base_url, before=f'default_provider = "p"\nlock_timeout = {lock_timeout}')
+    paths.config_file.chmod(0o600)
+    fake_server.script(reply)
+    service = ChatService.open(load_settings())
+    return ChatApp(service, service.target_for(None))
+
+
+async def send(pilot, text: str) -> None:
     from chatapp.tui.widgets.prompt import PromptInput
 
-    provider_config(isolated_env, fake_server.openai_base_url, before='default_provider = "p"\nlock_timeout = 0.5')
-    isolated_env.config_file.chmod(0o600)
-    fake_server.script(Reply(REPLY, delay=0.01))
-    service = ChatService.open(load_settings())
-    app = ChatApp(service, service.target_for(None))
+    prompt = pilot.app.screen.query_one(PromptInput)
+    prompt.focus()
+    prompt.load_text(text)
+    await pilot.press("enter")
 
-    async def until(condition, timeout=60.0):
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not condition():
-            assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-            await pilot.pause(0.05)
 
+async def until(pilot, condition, timeout: float = 60.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await pilot.pause(0.05)
+
+
+async def test_the_tui_streams_on_while_the_lock_is_held_and_says_so_inline(isolated_env, fake_server):
+    from chatapp.tui.widgets.message import AssistantMessage, NoticeMessage
+
+    app = tui_app(isolated_env, fake_server, Reply(REPLY, delay=0.01), lock_timeout=0.5)
     async with app.run_test() as pilot:
-        prompt = app.screen.query_one(PromptInput)
-        prompt.focus()
-        prompt.load_text("count")
-        await pilot.press("enter")
-        await until(lambda: (row := last_reply(isolated_env.database)) is not None and len(row[1]) > 20)
+        await send(pilot, "count")
+        await until(pilot, lambda: (row := last_reply(isolated_env.database)) is not None and len(row[1]) > 20)
         holder = await asyncio.to_thread(hold_lock, isolated_env.database, 2.0)
         try:
             shown = len(app.screen.query_one(AssistantMessage).text)
             await pilot.pause(0.8)  # the lock is held: the screen still gets the stream
             assert len(app.screen.query_one(AssistantMessage).text) > shown
-            await until(lambda: not app.screen.replying)
+            await until(pilot, lambda: not app.screen.replying)
         finally:
             holder.kill()
             holder.wait()
@@ -134,48 +143,29 @@ async def test_esc_while_the_final_save_waits_on_the_lock_ends_the_reply_at_once
     """The stream has ended but another process holds the write lock, so the reply's final save waits: Esc
     ends the reply on screen at once (not after `lock_timeout`), and the text is saved, `cancelled`, as soon
     as the lock frees."""
-    import asyncio
-
-    from chatapp.config import load_settings
     from chatapp.domain import MessageStatus
-    from chatapp.service import ChatService
-    from chatapp.tui.app import ChatApp
     from chatapp.tui.widgets.message import AssistantMessage
-    from chatapp.tui.widgets.prompt import PromptInput
 
-    provider_config(isolated_env, fake_server.openai_base_url, before='default_provider = "p"\nlock_timeout = 30')
-    isolated_env.config_file.chmod(0o600)
     short = "tock " * 40
-    fake_server.script(Reply(short, stall_after=10, stall_seconds=1.0))  # the lock is taken in the pause
-    service = ChatService.open(load_settings())
-    app = ChatApp(service, service.target_for(None))
-
-    async def until(condition, timeout=30.0):
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not condition():
-            assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-            await pilot.pause(0.05)
-
+    # The lock is taken in the pause after the first 10 pieces.
+    app = tui_app(isolated_env, fake_server, Reply(short, stall_after=10, stall_seconds=1.0), lock_timeout=30)
     async with app.run_test() as pilot:
-        prompt = app.screen.query_one(PromptInput)
-        prompt.focus()
-        prompt.load_text("count")
-        await pilot.press("enter")
-        await until(lambda: "tock" in "".join(view.text for view in app.screen.query(AssistantMessage)))
+        await send(pilot, "count")
+        await until(pilot, lambda: "tock" in "".join(view.text for view in app.screen.query(AssistantMessage)))
         holder = await asyncio.to_thread(hold_lock, isolated_env.database, 120)
         try:
             view = app.screen.query_one(AssistantMessage)
-            await until(lambda: view.text == short)  # the stream ended; the final save waits on the lock
+            await until(pilot, lambda: view.text == short)  # the stream ended; the final save waits on the lock
             await pilot.pause(0.3)
             assert app.screen.replying
             pressed = asyncio.get_running_loop().time()
             await pilot.press("escape")
-            await until(lambda: not app.screen.replying, timeout=5)
+            await until(pilot, lambda: not app.screen.replying, timeout=5)
             assert asyncio.get_running_loop().time() - pressed < 5
             assert view.status is MessageStatus.CANCELLED
             assert last_reply(isolated_env.database)[0] == "streaming"  # its writer lives, waiting for the lock
         finally:
             holder.kill()
             holder.wait()
-        await until(lambda: last_reply(isolated_env.database) == ("cancelled", short))
+        await until(pilot, lambda: last_reply(isolated_env.database) == ("cancelled", short))
         assert app.is_running

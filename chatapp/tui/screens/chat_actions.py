@@ -12,35 +12,20 @@ from textual.binding import Binding
 
 from chatapp.domain import MessageStatus, Target
 from chatapp.textsafe import visible
+from chatapp.tui.screens.chat_parts import ChatScreenParts
 from chatapp.tui.widgets.code_blocks import code_blocks
 from chatapp.tui.widgets.message import AssistantMessage, NoticeMessage, UserMessage
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from textual.screen import Screen
-
     from chatapp.domain import TurnEvent
-    from chatapp.service import ChatService
-    from chatapp.tui.widgets.message_list import MessageList
-
-    _ScreenBase = Screen[None]
-else:
-    _ScreenBase = object
 
 
-class ChatActions(_ScreenBase):
-    """Mixed into `ChatScreen` (which provides the attributes declared below)."""
+class ChatActions(ChatScreenParts):
+    """Mixed into `ChatScreen` (which provides the attributes declared below and in ChatScreenParts)."""
 
     if TYPE_CHECKING:  # provided by ChatScreen
-        service: ChatService
-        target: Target | None
-        conversation_id: str | None
-        editing: UserMessage | None
-
-        @property
-        def message_list(self) -> MessageList: ...
-
         @property
         def replying(self) -> bool: ...
 

@@ -31,21 +31,15 @@ from chatapp.domain import (
 )
 from chatapp.textsafe import visible
 from chatapp.tui.screens.chat_history import reply_label
+from chatapp.tui.screens.chat_parts import ChatScreenParts
 from chatapp.tui.screens.choice import ChoiceScreen
 from chatapp.tui.widgets.message import AssistantMessage, NoticeMessage, UserMessage
 from chatapp.tui.widgets.prompt import PromptInput
 
 if TYPE_CHECKING:
-    from textual.screen import Screen
     from textual.widget import Widget
 
-    from chatapp.service import ChatService
-    from chatapp.tui.widgets.message_list import MessageList
     from chatapp.tui.widgets.status import StatusLine
-
-    _ScreenBase = Screen[None]
-else:
-    _ScreenBase = object
 
 
 @dataclass
@@ -63,22 +57,15 @@ class RunningReply:
     streaming_shown: bool = False  # the status line says "streaming" (set once, not per delta)
 
 
-class ReplyStreaming(_ScreenBase):
-    """Mixed into `ChatScreen` (which provides the attributes declared below)."""
+class ReplyStreaming(ChatScreenParts):
+    """Mixed into `ChatScreen` (which provides the attributes declared below and in ChatScreenParts)."""
 
     if TYPE_CHECKING:  # provided by ChatScreen
-        service: ChatService
-        target: Target | None
-        conversation_id: str | None
-        editing: UserMessage | None
         _reply_worker: Worker[None] | None
         _compress_worker: Worker[None] | None
         _current: AssistantMessage | None
         _live_reply: RunningReply | None
         _stopped_prompt: str | None
-
-        @property
-        def message_list(self) -> MessageList: ...
 
         @property
         def status(self) -> StatusLine: ...
