@@ -59,7 +59,7 @@ class BatchJobsDesk:
     def _batch_run(self, job: JobRecord) -> BatchRun | RemoteBatchRun:
         from chatapp.service.batch_desk import BatchPlan, open_run, with_batch_spec
 
-        if "engine" not in self.__dict__:  # the job's concurrency and limits shape this process's engine
+        if "_engine" not in self.__dict__:  # the job's concurrency and limits shape this process's engine
             self.settings = with_batch_spec(self.settings, BatchPlan.from_options(job.options))
         return open_run(job, settings=self.settings, jobs=self._batch_jobs, templates=self.templates,
                         engine=lambda: self._engine, redact=self.redact)

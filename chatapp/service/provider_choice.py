@@ -146,11 +146,11 @@ class ProviderChoice:
 
     def reenable_provider(self, name: str) -> None:
         """Put a provider that was disabled (a refused key) or resting (breaker) back in service."""
-        if "engine" in self.__dict__:
+        if "_engine" in self.__dict__:
             self._engine.reset_provider(name)
 
     def _breaker(self, name: str) -> tuple[str, str | None]:
-        if "engine" not in self.__dict__:  # no request ran yet: nothing can have tripped
+        if "_engine" not in self.__dict__:  # no request ran yet: nothing can have tripped
             return "closed", None
         return self._engine.breaker_state(name), self._engine.breaker_reason(name)
 

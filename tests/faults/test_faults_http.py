@@ -161,6 +161,17 @@ async def test_401_one_request_then_fallback(fake_server, service_factory):
     assert len(fake_server.requests_to("/a/v1/chat/completions")) == 1
 
 
+async def test_a_refused_key_shows_disabled_in_the_picker_until_re_enabled(fake_server, service_factory):
+    service = service_factory(two_providers(fake_server.url + "/a/v1", fake_server.url + "/b/v1"))
+    fake_server.script(Error(401), match="/a/")
+    await run_turn(service)
+    entry = {e.name: e for e in service.model_entries()}["a"]
+    assert entry.state == "disabled" and not entry.usable
+    service.reenable_provider("a")
+    assert service.breaker_state("a") == "closed"
+    assert {e.name: e for e in service.model_entries()}["a"].state == "available"
+
+
 async def test_accepted_then_silent_hits_first_token_timeout(fake_server, service_factory):
     service = service_factory(two_providers(fake_server.url + "/a/v1", fake_server.url + "/b/v1"))
     fake_server.script(Reply("never", accept_then_silent=True), repeat=10, match="/a/")
