@@ -293,6 +293,28 @@ async def test_a_frame_that_adds_rows_lays_the_screen_out_once() -> None:
         assert messages.settles - settles <= len(frames) * 3 // 2  # Textual alone lays out twice a frame
 
 
+async def test_the_rows_a_page_up_shows_are_prepared_while_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = OneList([realistic(40)])
+    async with app.run_test(size=(100, 30)) as pilot:
+        messages = app.query_one(MessageList)
+        await settle(pilot, app)
+        await pilot.pause(2 * MessageList.PREFETCH_DELAY)
+        offsets = 0
+        from_meta = message_view.Style.from_meta
+
+        def counting(meta):  # type: ignore[no-untyped-def]
+            nonlocal offsets
+            offsets += "offset" in meta
+            return from_meta(meta)
+
+        monkeypatch.setattr(message_view.Style, "from_meta", counting)
+        before = screen_text(app)
+        messages.scroll_page_up(animate=False)
+        await pilot.pause(MessageList.PREFETCH_DELAY / 3)  # the frame, not the next idle prefetch
+        assert screen_text(app) != before
+        assert offsets == 0  # every row drawn was prepared (its selection offsets applied) before the key
+
+
 # --- scrolling over wrong estimates -----------------------------------------------------------------------
 
 

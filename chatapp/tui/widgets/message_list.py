@@ -364,6 +364,10 @@ class MessageList(VerticalScroll):
                 shift += delta
                 anchor += delta
         self.settles += 1
+        if reach:
+            for child, first_row, inner, child_bottom in placed:
+                if isinstance(child, MessageView) and child_bottom > top - reach and first_row < bottom + reach:
+                    child.warm_rows(top - reach - first_row, bottom + reach - first_row, inner)
         if changed:
             self._relayout(changed, in_layout)
         if shift and not following:

@@ -433,6 +433,16 @@ class MessageView(Widget):
             strip = self._highlight(strip, selection, y)
         return strip.apply_offsets(0, y)
 
+    def warm_rows(self, first: int, last: int, width: int) -> None:
+        """Prepare rows [first, last) as `render_line` draws them, while the user is idle: a row's selection
+        offsets (Textual pickles one style per segment) cost more than rendering it, and a PageUp onto
+        prepared rows finds them in the strips' caches."""
+        if self._streaming or width != self.size.width:
+            return
+        style = self._row_style
+        for y in range(max(first, 0), min(last, self.content_rows(width))):
+            self._line(y, width).crop_extend(0, width, style).apply_offsets(0, y)
+
     def _line(self, y: int, width: int) -> Strip:
         self._ensure_split()
         label_rows = self._label_rows(width)
