@@ -156,6 +156,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         return code
     finally:
         await service.aclose()
+        for line in service.unsaved_replies():
+            error(line)
 
 
 async def _stream_turn(service: ChatService, conversation_id: str | None, prompt: str, provider: str | None,

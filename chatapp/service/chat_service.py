@@ -49,6 +49,7 @@ class ChatService(ConversationLibrary, ProviderChoice, LocalModels, PromptTempla
         self._learned_windows: dict[tuple[str, str], int | None] = {}
         self._hinted: set[str] = set()  # providers whose setup hint was given this run
         self._late_saves = LateSaves()  # cancelled replies whose final write waits for another process's lock
+        self._unsaved: list[str] = []
         self._store.close_streaming()
 
     @classmethod
@@ -109,13 +110,18 @@ class ChatService(ConversationLibrary, ProviderChoice, LocalModels, PromptTempla
             await self._titles.aclose()
         if "_engine" in loaded:
             await self._engine.aclose()
-        await self._late_saves.drain(self.settings.lock_timeout)
-        if "_engine" in loaded:
+        self._unsaved = await self._late_saves.drain(self.settings.lock_timeout)
+        if "_engine" in loaded and not self._unsaved:  # (with the lock still held, the stats would wait again)
             self._save_stats()
         await self._pool.aclose()
         if "_batch_jobs" in loaded:
             self._batch_jobs.close()
         self._store.close()
+
+    def unsaved_replies(self) -> list[str]:
+        """After `aclose`: one line for each cancelled reply whose final save was given up because another
+        process held the write lock past `lock_timeout`."""
+        return list(self._unsaved)
 
     def notices(self) -> list[str]:
         """Things to tell the user once, from loading the config and opening the store (a key in a file

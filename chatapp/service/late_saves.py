@@ -20,7 +20,7 @@ RETRY_SECONDS = 0.1  # between tries of a reply's final write while another proc
 
 class LateSaves:
     def __init__(self) -> None:
-        self._pending: set[asyncio.Task[None]] = set()
+        self._pending: dict[asyncio.Task[None], ReplyWriter] = {}
 
     def close(self, writer: ReplyWriter, status: MessageStatus) -> None:
         """Write the reply's final state now if the lock is free, else as soon as it frees (in a task)."""
@@ -32,8 +32,11 @@ class LateSaves:
             writer.close(status)
             return
         task = loop.create_task(self._retry(writer, status), name="late-save")
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._pending[task] = writer
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._pending.pop(task, None)
 
     @staticmethod
     async def _retry(writer: ReplyWriter, status: MessageStatus) -> None:
@@ -41,15 +44,19 @@ class LateSaves:
             while not writer.try_close(status):
                 await asyncio.sleep(RETRY_SECONDS)
 
-    async def drain(self, timeout: float) -> None:
+    async def drain(self, timeout: float) -> list[str]:
         """Before the store closes: give waiting saves up to `timeout` for the lock to free. A save still
-        waiting then is given up; its row, whose writer is then gone, is marked incomplete by the next open
-        (it keeps the text flushed before the lock was taken)."""
+        waiting then is given up, and said in the line returned for it; its row, whose writer is then gone, is
+        marked incomplete by the next open (it keeps the text flushed before the lock was taken)."""
         if not self._pending:
-            return
+            return []
         _done, waiting = await asyncio.wait(set(self._pending), timeout=timeout)
+        lines = []
         for task in waiting:
+            lines.append(f"the cancelled reply's last {self._pending[task].unsaved_bytes:,} bytes were not saved: "
+                         f"another process held the database's write lock for more than {timeout:g} s")
             task.cancel()
         for task in waiting:
             with contextlib.suppress(asyncio.CancelledError, StoreError):
                 await task
+        return lines

@@ -45,6 +45,11 @@ class ReplyWriter:
         """How long writes have found the database locked by another process (0 when the last one worked)."""
         return 0.0 if self._busy_since is None else time.monotonic() - self._busy_since
 
+    @property
+    def unsaved_bytes(self) -> int:
+        """How much of the reply's text (UTF-8) the store does not hold yet."""
+        return len(self.text.encode("utf-8", "replace")) - self._saved_bytes
+
     def take_busy_periods(self) -> list[float]:
         """The lengths of the busy periods that have ended since the last call (each ended by a save)."""
         periods, self._busy_reports = self._busy_reports, []
@@ -105,6 +110,5 @@ class ReplyWriter:
 
     def _raise_for(self, exc: sqlite3.OperationalError) -> None:
         if is_full(exc):
-            lost = len(self.text.encode("utf-8", "replace")) - self._saved_bytes
-            raise ReplyNotSaved(f"disk full: {lost:,} bytes of the reply could not be saved") from None
+            raise ReplyNotSaved(f"disk full: {self.unsaved_bytes:,} bytes of the reply could not be saved") from None
         raise StoreError(describe_failure(self._store.path, exc)) from None

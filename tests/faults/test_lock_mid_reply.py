@@ -5,6 +5,7 @@ left `streaming`; the TUI keeps running meanwhile."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -169,3 +170,32 @@ async def test_esc_while_the_final_save_waits_on_the_lock_ends_the_reply_at_once
             holder.wait()
         await until(pilot, lambda: last_reply(isolated_env.database) == ("cancelled", short))
         assert app.is_running
+
+
+def test_ctrl_c_in_ask_while_the_final_save_waits_on_the_lock_says_what_was_not_saved(setup, fake_server):
+    """`ask` cannot outlive the lock: after Ctrl+C it waits `lock_timeout` for the cancelled reply's save,
+    then says in one line how much of the reply was not saved, and exits 130."""
+    env, paths = setup
+    paths.config_file.write_text(paths.config_file.read_text().replace("lock_timeout = 0.5", "lock_timeout = 1"))
+    short = "tock " * 40
+    fake_server.script(Reply(short, stall_after=10, stall_seconds=1.0))
+    process = subprocess.Popen([sys.executable, "-m", "chatapp", "ask", "count"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    assert process.stdout is not None
+    assert process.stdout.read(5) == b"tock "
+    holder = hold_lock(paths.database, 120)
+    try:
+        assert process.stdout.read(len(short) - 5) == short[5:].encode()  # the stream ended; the save waits
+        time.sleep(0.3)
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=30)
+        status, saved = last_reply(paths.database)
+        assert status == "streaming"  # relabeled by the next open: its writer is gone
+    finally:
+        holder.kill()
+        holder.wait()
+    text = err.decode()
+    assert process.returncode == 130, text
+    assert "Traceback" not in text and text.count("\n") == 1, text
+    assert "not saved" in text and f" {len(short) - len(saved)} bytes" in text, text
+    assert short.startswith(saved)
