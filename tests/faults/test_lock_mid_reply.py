@@ -36,6 +36,19 @@ def hold_lock(database: Path, seconds: float) -> subprocess.Popen[str]:
     return holder
 
 
+def release(holder: subprocess.Popen[str]) -> None:
+    holder.kill()
+    holder.wait()
+
+
+def one_line(process: subprocess.Popen[bytes], err: bytes, code: int) -> str:
+    """What the process said on stderr: one line, no traceback; its exit status is `code`."""
+    text = err.decode()
+    assert process.returncode == code, text
+    assert "Traceback" not in text and text.count("\n") == 1, text
+    return text
+
+
 def last_reply(database: Path) -> tuple[str, str] | None:
     db = sqlite3.connect(database, timeout=30)
     try:
@@ -79,11 +92,8 @@ def test_ask_keeps_the_reply_while_the_lock_is_held_and_says_so_in_one_line(setu
     try:
         out, err = process.communicate(timeout=90)
     finally:
-        holder.kill()
-        holder.wait()
-    text = err.decode()
-    assert process.returncode == 0, text
-    assert "Traceback" not in text and text.count("\n") == 1, text
+        release(holder)
+    text = one_line(process, err, 0)
     assert "database" in text and "busy for" in text, text
     assert out.endswith(b"tick \n")  # (what read(10) buffered beyond its 10 bytes is not in `out`)
     assert last_reply(paths.database) == ("complete", REPLY)
@@ -131,8 +141,7 @@ async def test_the_tui_streams_on_while_the_lock_is_held_and_says_so_inline(isol
             assert len(app.screen.query_one(AssistantMessage).text) > shown
             await until(pilot, lambda: not app.screen.replying)
         finally:
-            holder.kill()
-            holder.wait()
+            release(holder)
         notices = [str(n.render()) for n in app.screen.query(NoticeMessage)]
         assert any("busy for" in n for n in notices), notices
         assert app.screen.query_one(AssistantMessage).text == REPLY
@@ -166,8 +175,7 @@ async def test_esc_while_the_final_save_waits_on_the_lock_ends_the_reply_at_once
             assert view.status is MessageStatus.CANCELLED
             assert last_reply(isolated_env.database)[0] == "streaming"  # its writer lives, waiting for the lock
         finally:
-            holder.kill()
-            holder.wait()
+            release(holder)
         await until(pilot, lambda: last_reply(isolated_env.database) == ("cancelled", short))
         assert app.is_running
 
@@ -192,10 +200,7 @@ def test_ctrl_c_in_ask_while_the_final_save_waits_on_the_lock_says_what_was_not_
         status, saved = last_reply(paths.database)
         assert status == "streaming"  # relabeled by the next open: its writer is gone
     finally:
-        holder.kill()
-        holder.wait()
-    text = err.decode()
-    assert process.returncode == 130, text
-    assert "Traceback" not in text and text.count("\n") == 1, text
+        release(holder)
+    text = one_line(process, err, 130)
     assert "not saved" in text and f" {len(short) - len(saved)} bytes" in text, text
     assert short.startswith(saved)
