@@ -31,8 +31,7 @@ _QUITTING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP"
 
 class ChatApp(App[None]):
     TITLE = "chatapp"
-    CSS_PATH: ClassVar[list[str | PurePath]] = [_HERE / "app.tcss", _HERE / "widgets" / "markdown_stream.tcss",
-                                             _HERE / "widgets" / "message_view.tcss"]
+    CSS_PATH: ClassVar[list[str | PurePath]] = [_HERE / "app.tcss", _HERE / "widgets" / "message_view.tcss"]
     ENABLE_COMMAND_PALETTE = True
     # Textual's own ctrl+q binding is hidden from the footer; this one is shown (and remappable by id).
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -4,7 +4,7 @@ links at all."""
 from rich.console import Console
 
 from chatapp.tui.widgets.markdown_blocks import Block
-from chatapp.tui.widgets.markdown_stream import render_block
+from chatapp.tui.widgets.markdown_render import render_block
 
 
 def shown(markdown: str) -> tuple[str, str]:

@@ -1,25 +1,22 @@
-"""StreamingMarkdown: block splitting, incremental rendering, and text safety."""
+"""Block splitting and text safety (through the previous widget, `previous_renderer.StreamingMarkdown`, which
+renders every block with the app's `render_block`), and that widget's incremental rendering."""
 
 from __future__ import annotations
 
 import random
 from collections import Counter
 
+import previous_renderer as ms
 import pytest
+from previous_renderer import CSS_FILE, MarkdownBlock, StreamingMarkdown
 from rich.console import Console, ConsoleOptions
 from rich.segment import Segment
 from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
 from textual.geometry import Region
 
-from chatapp.tui.widgets import markdown_stream as ms
-from chatapp.tui.widgets.markdown_stream import (
-    CSS_FILE,
-    Block,
-    BlockSplitter,
-    MarkdownBlock,
-    StreamingMarkdown,
-)
+from chatapp.tui.widgets import markdown_render
+from chatapp.tui.widgets.markdown_blocks import Block, BlockSplitter
 
 REPLY = """# Streaming test
 
@@ -387,10 +384,10 @@ async def test_code_theme_follows_app_theme() -> None:
         fixed = await mount(app, StreamingMarkdown("```python\nx = 1\n```\n", code_theme="vim"))
         await pilot.pause()
         block = widget.query_one(MarkdownBlock)
-        assert block.code_theme == ms.DARK_CODE_THEME
+        assert block.code_theme == markdown_render.DARK_CODE_THEME
         app.theme = "textual-light"
         await pilot.pause()
-        assert block.code_theme == ms.LIGHT_CODE_THEME
+        assert block.code_theme == markdown_render.LIGHT_CODE_THEME
         assert fixed.query_one(MarkdownBlock).code_theme == "vim"
 
 
@@ -412,13 +409,11 @@ def test_shared_parser_renders_like_rich_markdown():
     from rich.console import Console
     from rich.markdown import Markdown
 
-    from chatapp.tui.widgets import markdown_stream
-
-    assert markdown_stream._rich_fields_match()
+    assert markdown_render._rich_fields_match()
     text = ("# Title\n\nSome **bold**, `code` and a [link](https://example.com).\n\n- a\n- b\n\n"
             "| k | v |\n|---|---|\n| 1 | 2 |\n")
     console = Console(width=60, record=True, color_system=None)
-    ours = markdown_stream._markdown(text, "monokai")
+    ours = markdown_render._markdown(text, "monokai")
     assert set(vars(ours)) == set(vars(Markdown(text)))
     console.print(ours)
     mine = console.export_text()

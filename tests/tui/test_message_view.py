@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import previous_renderer
 import pytest
+from previous_renderer import StreamingMarkdown
 from rich.console import Console
 from rich.text import Text
 from sample_texts import MIXED, realistic
@@ -21,12 +23,12 @@ from chatapp.domain import MessageStatus
 from chatapp.tui.widgets import message_list, message_pieces, message_view
 from chatapp.tui.widgets.block_rows import estimate_rows
 from chatapp.tui.widgets.markdown_blocks import BlockSplitter
-from chatapp.tui.widgets.markdown_stream import StreamingMarkdown, render_block
+from chatapp.tui.widgets.markdown_render import render_block
 from chatapp.tui.widgets.message import AssistantMessage, UserMessage
 from chatapp.tui.widgets.message_list import MessageList
 
 TUI = Path(message_view.__file__).parent.parent
-CSS_PATHS = [TUI / "app.tcss", TUI / "widgets" / "markdown_stream.tcss", TUI / "widgets" / "message_view.tcss"]
+CSS_PATHS = [TUI / "app.tcss", previous_renderer.CSS_FILE, TUI / "widgets" / "message_view.tcss"]
 OLD_LABEL_CSS = ".message-label { color: $text-muted; text-style: italic; }"
 LABEL = "openai · gpt-4o-mini"
 

@@ -6,7 +6,7 @@ of all the others come from here. The rules are Rich's (rich 15), re-stated for 
 * a paragraph or heading wraps word by word (a word is its leading spaces, the word and its trailing
   spaces; trailing spaces may overhang; a word wider than the line is folded by cells);
 * top-level elements are separated by a blank line (not after a rule, always before a list, quote or
-  table); the block's leading and trailing blank lines are trimmed (`markdown_stream._Trimmed`);
+  table); the block's leading and trailing blank lines are trimmed (`markdown_render._Trimmed`);
 * a bullet item is indented 3 columns, an ordered item by the width of the last number plus 2, a quote
   by 4; a rule is a line and a blank line;
 * a table (``box.SIMPLE``, no edge padding, collapsed padding) has blank top and bottom edges and a
@@ -15,7 +15,7 @@ of all the others come from here. The rules are Rich's (rich 15), re-stated for 
 * code (``Syntax`` with word wrap) is padded by a row above the first chunk and below the last and by
   a column either side; tabs are 4 columns.
 
-The parse is the renderer's (`markdown_stream.parse_safe`: the shared markdown-it parser, control
+The parse is the renderer's (`markdown_render.parse_safe`: the shared markdown-it parser, control
 characters made visible, link targets shown), so the text measured is the text drawn. What is not
 modelled (images, raw HTML blocks inside lists) only makes an estimate wrong; the message list corrects
 the scroll when it renders the block.
@@ -43,7 +43,7 @@ CODE_TAB_SIZE = 4
 
 
 def _parse(text: str) -> list[Token]:
-    from chatapp.tui.widgets.markdown_stream import parse_safe
+    from chatapp.tui.widgets.markdown_render import parse_safe
 
     return parse_safe(text)
 
@@ -56,7 +56,7 @@ def _elements_of(text: str) -> list[_Element]:
 
 
 def estimate_rows(block: Block, width: int) -> int:
-    """Rows `markdown_stream.render_block(block)` takes at `width` columns (gap included)."""
+    """Rows `markdown_render.render_block(block)` takes at `width` columns (gap included)."""
     width = max(width, 1)
     gap = 1 if block.gap else 0
     if block.kind == "code":

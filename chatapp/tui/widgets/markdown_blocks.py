@@ -1,6 +1,6 @@
 """Cut Markdown arriving in arbitrary pieces into finished top-level blocks and a live tail.
 
-Pure text work (no Textual, no Rich): `message_view.MessageView` keeps the blocks, `markdown_stream.render_block`
+Pure text work (no Textual, no Rich): `message_view.MessageView` keeps the blocks, `markdown_render.render_block`
 draws one, `block_rows` counts its rows without drawing it.
 
 The tail stays small. A block ends at a blank line outside a fenced code block, and a heading line

@@ -11,7 +11,7 @@ Textual's Line API: `render_line(y)` returns row ``y`` of the content; the messa
 rows are drawn. Rows carry their (column, row) offsets, so mouse selection works; `get_selection`
 returns the selected text (the whole raw reply for select-all, without rendering anything).
 
-Safety is the renderer's (`markdown_stream.render_block`): control characters made visible, no markup.
+Safety is the renderer's (`markdown_render.render_block`): control characters made visible, no markup.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from textual.widget import Widget
 from chatapp.textsafe import visible
 from chatapp.tui.widgets.block_rows import wrapped_rows
 from chatapp.tui.widgets.markdown_blocks import BlockSplitter
-from chatapp.tui.widgets.markdown_stream import DARK_CODE_THEME, LIGHT_CODE_THEME, render_block
+from chatapp.tui.widgets.markdown_render import DARK_CODE_THEME, LIGHT_CODE_THEME, render_block
 from chatapp.tui.widgets.message_pieces import CodeBlock, LineLengths, Piece, code_blocks_of
 
 __all__ = ["CodeBlock", "MessageView"]

@@ -7,7 +7,7 @@ import io
 from rich.console import Console
 
 from chatapp.tui.widgets.markdown_blocks import BlockSplitter
-from chatapp.tui.widgets.markdown_stream import DARK_CODE_THEME, render_block
+from chatapp.tui.widgets.markdown_render import DARK_CODE_THEME, render_block
 
 
 def warm_rendering() -> None:
