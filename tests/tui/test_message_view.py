@@ -4,6 +4,8 @@ the blocks in the viewport; estimates match Rich; scrolling corrects estimate er
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import previous_renderer
@@ -15,6 +17,7 @@ from sample_texts import MIXED, realistic
 from textual.app import App, ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.geometry import Offset
+from textual.pilot import Pilot
 from textual.selection import Selection
 from textual.widgets import Static
 from tui_helpers import wait_for
@@ -218,6 +221,17 @@ async def test_streamed_reply_renders_at_most_a_screen_of_blocks() -> None:
         assert "Step 60" in "\n".join(screen_text(app)) or "load_settings" in "\n".join(screen_text(app))
 
 
+@asynccontextmanager
+async def streaming_reply() -> AsyncIterator[tuple[Pilot[None], MessageList, AssistantMessage]]:
+    """An empty list at 100x30 with a streaming reply mounted in it."""
+    app = OneList([])
+    async with app.run_test(size=(100, 30)) as pilot:
+        messages = app.query_one(MessageList)
+        view = AssistantMessage(label=LABEL)
+        await messages.mount(view)
+        yield pilot, messages, view
+
+
 async def stream_in_frames(pilot, view: AssistantMessage, reply: str, chunk: int) -> list[list[str]]:
     """Append `reply` `chunk` characters a frame; return the screen after each frame."""
     seen = []
@@ -235,46 +249,33 @@ async def test_blocks_that_only_pass_by_are_not_rendered_and_the_last_screen_is(
         await settle(pilot, finished)
         expected = screen_text(finished)
         on_one_screen = finished.query_one(AssistantMessage).block_renders
-    app = OneList([])
-    async with app.run_test(size=(100, 30)) as pilot:
-        view = AssistantMessage(label=LABEL)
-        await app.query_one(MessageList).mount(view)
+    async with streaming_reply() as (pilot, _, view):
         frames = await stream_in_frames(pilot, view, reply, 2_000)  # ~50 rows a frame on a 30-row screen
         assert any("## Step" in "\n".join(frame) for frame in frames)  # drawn plain while passing
         view.set_status(MessageStatus.COMPLETE)
-        await settle(pilot, app)
-        assert screen_text(app) == expected
+        await settle(pilot, pilot.app)
+        assert screen_text(pilot.app) == expected
         assert view.block_renders <= on_one_screen + 2
 
 
 async def test_a_stream_that_pauses_after_a_burst_renders_what_it_shows() -> None:
-    app = OneList([])
-    async with app.run_test(size=(100, 30)) as pilot:
-        view = AssistantMessage(label=LABEL)
-        await app.query_one(MessageList).mount(view)
+    async with streaming_reply() as (pilot, _, view):
         frames = await stream_in_frames(pilot, view, realistic(30), 2_000)
         assert "## Step" in "\n".join(frames[-1])  # the burst's last frame: plain
         await pilot.pause(3 * MessageList.PREFETCH_DELAY)  # the model pauses; the reply is not finished
         assert not view.finished
-        assert "## Step" not in "\n".join(screen_text(app))
+        assert "## Step" not in "\n".join(screen_text(pilot.app))
 
 
 async def test_a_reply_streaming_slower_than_a_screen_a_frame_is_rendered_as_it_goes() -> None:
-    app = OneList([])
-    async with app.run_test(size=(100, 30)) as pilot:
-        view = AssistantMessage(label=LABEL)
-        await app.query_one(MessageList).mount(view)
+    async with streaming_reply() as (pilot, _, view):
         frames = await stream_in_frames(pilot, view, realistic(3), 60)
         assert not any("## Step" in "\n".join(frame) for frame in frames)
         assert view.block_renders > 0
 
 
 async def test_words_that_fit_on_the_tail_row_repaint_it_without_a_layout() -> None:
-    app = OneList([])
-    async with app.run_test(size=(100, 30)) as pilot:
-        messages = app.query_one(MessageList)
-        view = AssistantMessage(label=LABEL)
-        await messages.mount(view)
+    async with streaming_reply() as (pilot, messages, view):
         await stream_in_frames(pilot, view, realistic(1) + "Then", 2_000)
         settles = messages.settles
         frames = await stream_in_frames(pilot, view, " a few words on the last row", 5)
@@ -283,11 +284,7 @@ async def test_words_that_fit_on_the_tail_row_repaint_it_without_a_layout() -> N
 
 
 async def test_a_frame_that_adds_rows_lays_the_screen_out_once() -> None:
-    app = OneList([])
-    async with app.run_test(size=(100, 30)) as pilot:
-        messages = app.query_one(MessageList)
-        view = AssistantMessage(label=LABEL)
-        await messages.mount(view)
+    async with streaming_reply() as (pilot, messages, view):
         await stream_in_frames(pilot, view, realistic(2), 2_000)
         settles = messages.settles
         frames = await stream_in_frames(pilot, view, "".join(f"\n\nParagraph {n}." for n in range(8)), 16)
