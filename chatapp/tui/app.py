@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import signal
+import sys
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path, PurePath
@@ -182,4 +183,6 @@ def run(settings: Settings, provider: str | None = None, model: str | None = Non
         raise
     app = ChatApp(service, target, conversation_id)
     app.run()
+    for line in service.unsaved_replies():  # after the screen is gone, where the shell shows it
+        print(f"chatapp: {line}", file=sys.stderr)
     return app.return_code or 0

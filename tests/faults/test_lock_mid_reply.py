@@ -204,3 +204,41 @@ def test_ctrl_c_in_ask_while_the_final_save_waits_on_the_lock_says_what_was_not_
     text = one_line(process, err, 130)
     assert "not saved" in text and f" {len(short) - len(saved)} bytes" in text, text
     assert short.startswith(saved)
+
+
+
+def test_quitting_the_tui_while_a_cancelled_reply_waits_on_the_lock_says_what_was_not_saved(
+        isolated_env, fake_server, monkeypatch, capsys):
+    """The app cannot outlive the lock either: quitting waits `lock_timeout` for the save, then `chatapp`
+    says on stderr, once the screen is gone, how much of the reply was not saved."""
+    from chatapp.config import load_settings
+    from chatapp.tui import app as tui
+    from chatapp.tui.widgets.message import AssistantMessage
+
+    short = "tock " * 40
+    provider_config(isolated_env, fake_server.openai_base_url, before='default_provider = "p"\nlock_timeout = 1')
+    isolated_env.config_file.chmod(0o600)
+    fake_server.script(Reply(short, stall_after=10, stall_seconds=1.0))
+    holders: list[subprocess.Popen[str]] = []
+
+    async def session(app) -> None:
+        async with app.run_test() as pilot:
+            await send(pilot, "count")
+            await until(pilot, lambda: "tock" in "".join(view.text for view in app.screen.query(AssistantMessage)))
+            holders.append(await asyncio.to_thread(hold_lock, isolated_env.database, 120))
+            view = app.screen.query_one(AssistantMessage)
+            await until(pilot, lambda: view.text == short)
+            await pilot.press("escape")
+            await until(pilot, lambda: not app.screen.replying)
+
+    monkeypatch.setattr(tui.ChatApp, "run", lambda app: asyncio.run(session(app)))
+    try:
+        assert tui.run(load_settings()) == 0
+        status, saved = last_reply(isolated_env.database)
+    finally:
+        for holder in holders:
+            release(holder)
+    _out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("chatapp: ") and f" {len(short) - len(saved)} bytes" in err and "not saved" in err, err
+    assert status == "streaming"  # relabeled by the next open: its writer is gone
