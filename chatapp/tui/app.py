@@ -21,6 +21,7 @@ from textual.theme import Theme
 from chatapp.config import ConfigError, Settings
 from chatapp.service import ChatService, Target
 from chatapp.textsafe import visible
+from chatapp.tui.exit_watchdog import exit_later
 from chatapp.tui.screens.chat import ChatScreen
 from chatapp.tui.terminal_keys import distinguish_alt_enter
 from chatapp.tui.themes import load_themes
@@ -46,6 +47,7 @@ class ChatApp(App[None]):
         self.service = service
         self._target = target
         self._conversation_id = conversation_id
+        self._quit_signal: int | None = None
 
     def on_mount(self) -> None:
         self._quit_on_signals()
@@ -74,6 +76,7 @@ class ChatApp(App[None]):
 
     def _quit_by_signal(self, signum: int) -> None:
         """SIGTERM/SIGHUP: quit as ctrl+q does, and exit 128 + the signal as a shell reports a process it ended."""
+        self._quit_signal = signum
         self.exit(return_code=128 + signum)
 
     def _after_first_paint(self) -> None:
@@ -140,6 +143,8 @@ class ChatApp(App[None]):
         for signum in _QUITTING_SIGNALS:
             loop.remove_signal_handler(signum)
         await self.service.aclose()
+        if self._quit_signal is not None:  # the terminal may be gone: do not wait on it for ever
+            exit_later(128 + self._quit_signal, self.service.unsaved_replies)
 
 
 def binding_ids() -> set[str]:

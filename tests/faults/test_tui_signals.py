@@ -34,11 +34,14 @@ class PtyApp:
             os.execve(sys.executable, [sys.executable, "-m", "chatapp"], env)
         fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
         self.screen = bytearray()
+        self.reading = threading.Event()  # cleared: the terminal stops reading (frozen, or its link gone)
+        self.reading.set()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
         while True:
+            self.reading.wait()
             try:
                 chunk = os.read(self.fd, 65536)
             except OSError:
@@ -53,8 +56,8 @@ class PtyApp:
     def type(self, text: str) -> None:
         os.write(self.fd, text.encode())
 
-    def wait_exit(self) -> int:
-        deadline = time.monotonic() + TIMEOUT
+    def wait_exit(self, within: float = TIMEOUT) -> int:
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
             if pid:
@@ -137,4 +140,21 @@ def test_a_terminal_that_hangs_up_ends_the_reply_cancelled(tmp_path, fake_server
         assert status == "cancelled"
         assert content.startswith("tick tick ")
     finally:
+        app.close()
+
+
+def test_a_signal_while_the_terminal_reads_nothing_still_ends_the_process(tmp_path, fake_server):
+    """Nothing reads the terminal any more (a tmux pane killed, an SSH link gone): Textual's writer blocks on it
+    and its shutdown waited for ever, leaving the process behind. The reply is saved, and the process ends."""
+    app, database = start_streaming_reply(tmp_path, fake_server)
+    try:
+        app.reading.clear()
+        time.sleep(1.0)  # the reply keeps drawing into the terminal until its buffer is full
+        os.kill(app.pid, signal.SIGHUP)
+        assert app.wait_exit(within=20.0) == 129
+        status, content = last_reply(database) or ("", "")
+        assert status == "cancelled"
+        assert content.startswith("tick tick ")
+    finally:
+        app.reading.set()
         app.close()
