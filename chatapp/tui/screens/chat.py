@@ -150,7 +150,6 @@ class ChatScreen(ReplyStreaming, ChatActions, Screen[None]):
         """
         self._leave_running_reply()
         self._stopped_prompt = None
-        self.refresh_bindings()
         self.editing = None
         self.conversation_id = conversation_id
         self.status.persona = self.service.persona(conversation_id) or ""

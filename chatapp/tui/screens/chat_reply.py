@@ -194,7 +194,6 @@ class ReplyStreaming(ChatScreenParts):
             return
         if event.worker is not self._reply_worker:
             return
-        self.refresh_bindings()  # Esc is offered while a reply streams and after it stopped (`check_action`)
         if event.state is WorkerState.CANCELLED and self._current is not None:
             self._current.set_status(MessageStatus.CANCELLED)
             self.status.activity = "stopped · Esc to edit the prompt"
@@ -232,12 +231,6 @@ class ReplyStreaming(ChatScreenParts):
         """A reply is on its way (queued, waiting or streaming)."""
         return self._reply_worker is not None and not self._reply_worker.is_finished
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Esc is in the footer only when it does something: a reply streams, or one stopped."""
-        if action == "stop":
-            return self.replying or self._stopped_prompt is not None
-        return True
-
     def action_stop(self) -> None:
         """Esc: stop the streaming reply (its text is kept); pressed again, put the stopped prompt back."""
         if self._reply_worker is not None and self._reply_worker.is_running:
@@ -248,7 +241,6 @@ class ReplyStreaming(ChatScreenParts):
             self.prompt.focus()
             self._stopped_prompt = None
             self.status.activity = ""
-            self.refresh_bindings()
 
 
 def _describe(error: BaseException | None) -> str:
