@@ -24,6 +24,25 @@ sys.path.insert(0, str(TESTS / "tui"))
 
 from sample_texts import REALISTIC_UNIT  # noqa: E402
 
+_KEYS_AND_RESIZE = r"""
+async def keys_and_resize(pilot):
+    # CPU seconds for a key bound to nothing (what a key press and the pause cost by themselves), a PageUp
+    # and a resize to 100 columns.
+    import time
+    cpu = time.process_time()
+    await pilot.press("f19")
+    await pilot.pause(0.05)
+    idle_key = time.process_time() - cpu
+    cpu = time.process_time()
+    await pilot.press("pageup")
+    await pilot.pause(0.05)
+    page_up = time.process_time() - cpu
+    cpu = time.process_time()
+    await pilot.resize_terminal(100, 40)
+    await pilot.pause(0.05)
+    return idle_key, page_up, time.process_time() - cpu
+"""
+
 _MEASURE = r"""
 import asyncio, resource, sys, time
 started = time.perf_counter()
@@ -53,18 +72,7 @@ async def main():
             await asyncio.sleep(0.01)
         await app.workers.wait_for_complete()
         await pilot.pause(0.3)
-        cpu = time.process_time()
-        await pilot.press("f19")  # bound to nothing: what a key press and the pause cost by themselves
-        await pilot.pause(0.05)
-        idle_key = time.process_time() - cpu
-        cpu = time.process_time()
-        await pilot.press("pageup")
-        await pilot.pause(0.05)
-        page_up = time.process_time() - cpu
-        cpu = time.process_time()
-        await pilot.resize_terminal(100, 40)
-        await pilot.pause(0.05)
-        resize = time.process_time() - cpu
+        idle_key, page_up, resize = await keys_and_resize(pilot)
         last = app.screen.query(AssistantMessage).last()
         tick = time.perf_counter()
         app.screen._select_all_in_widget(last)
@@ -125,18 +133,7 @@ async def main():
         view.focus()
         view.scroll_end(animate=False)
         await pilot.pause(0.5)
-        cpu = time.process_time()
-        await pilot.press("f19")
-        await pilot.pause(0.05)
-        idle_key = time.process_time() - cpu
-        cpu = time.process_time()
-        await pilot.press("pageup")
-        await pilot.pause(0.05)
-        page_up = time.process_time() - cpu
-        cpu = time.process_time()
-        await pilot.resize_terminal(100, 40)
-        await pilot.pause(0.05)
-        resize = time.process_time() - cpu
+        idle_key, page_up, resize = await keys_and_resize(pilot)
         print(f"a bare Textual app (a line widget of plain text, an Input, a Footer), same steps: "
               f"PageUp {page_up * 1000:.1f} ms CPU (an unbound key {idle_key * 1000:.1f} ms), "
               f"resize {resize * 1000:.1f} ms CPU")
@@ -180,8 +177,9 @@ def main() -> None:
         store.close()
         words = (args.messages // 2 - 1) * len(text.split()) + len(last.split())
         print(f"{args.messages} messages, {words:,} words")
-        subprocess.run([sys.executable, "-c", _MEASURE], env=env, check=False)
-        subprocess.run([sys.executable, "-c", _BARE], env=env, check=False, input=text * 4, text=True)
+        subprocess.run([sys.executable, "-c", _KEYS_AND_RESIZE + _MEASURE], env=env, check=False)
+        subprocess.run([sys.executable, "-c", _KEYS_AND_RESIZE + _BARE], env=env, check=False, input=text * 4,
+                       text=True)
 
 
 if __name__ == "__main__":
