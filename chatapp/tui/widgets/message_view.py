@@ -11,7 +11,9 @@ Textual's Line API: `render_line(y)` returns row ``y`` of the content; the messa
 rows are drawn. Rows carry their (column, row) offsets, so mouse selection works; `get_selection`
 returns the selected text (the whole raw reply for select-all, without rendering anything).
 
-Safety is the renderer's (`markdown_render.render_block`): control characters made visible, no markup.
+The text itself (raw, deltas not parsed yet, finished pieces, live tail) is `message_text.MessageText`; this
+widget lays it out and draws it. Safety is the renderer's (`markdown_render.render_block`): control characters
+made visible, no markup.
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ from textual.widget import Widget
 
 from chatapp.textsafe import visible
 from chatapp.tui.widgets.block_rows import wrapped_rows
-from chatapp.tui.widgets.markdown_blocks import BlockSplitter
 from chatapp.tui.widgets.markdown_render import DARK_CODE_THEME, LIGHT_CODE_THEME, render_block
-from chatapp.tui.widgets.message_pieces import CodeBlock, LineLengths, Piece, code_blocks_of
+from chatapp.tui.widgets.message_pieces import CodeBlock, LineLengths, Piece
+from chatapp.tui.widgets.message_text import MessageText
 
 __all__ = ["CodeBlock", "MessageView"]
 
@@ -69,15 +71,9 @@ class MessageView(Widget):
     def __init__(self, text: str = "", *, streaming: bool = False, label: str = "", code_theme: str | None = None,
                  id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self._raw: list[str] = [text] if text else []
-        self._pending: list[str] = list(self._raw)
+        self._body = MessageText(text)
         self._streaming = streaming
         self._fixed_theme = code_theme
-        self._splitter = BlockSplitter()
-        self._split = False  # the text has been cut into pieces (history is cut lazily)
-        self._line_lengths: LineLengths | None = None  # for the rough rows of unsplit text
-        self._pieces: list[Piece] = []
-        self._tail: Piece | None = None
         self._label = label
         self._note = ""
         self._text_rows: dict[tuple[str, str, int], list[Strip]] = {}
@@ -102,17 +98,13 @@ class MessageView(Widget):
     @property
     def text(self) -> str:
         """The raw Markdown received so far, as the model sent it (for copy and export)."""
-        if len(self._raw) > 1:
-            self._raw[:] = ["".join(self._raw)]
-        return self._raw[0] if self._raw else ""
+        return self._body.raw
 
     def code_blocks(self) -> list[CodeBlock]:
         """The fenced code blocks of the message, in order, each as one piece of text."""
-        self._ensure_split()
-        blocks = [piece.block for piece in self._pieces]
-        if self._tail is not None:
-            blocks.append(self._tail.block)
-        return code_blocks_of(blocks)
+        if self._body.ensure_split():
+            self._version += 1
+        return self._body.code_blocks()
 
     @property
     def finished(self) -> bool:
@@ -150,9 +142,7 @@ class MessageView(Widget):
         if not self._streaming:
             raise RuntimeError("append() after finish()")
         if text:
-            self._raw.append(text)
-            self._pending.append(text)
-            self._line_lengths = None
+            self._body.add(text)
             self._schedule()
 
     def finish(self) -> None:
@@ -169,7 +159,7 @@ class MessageView(Widget):
         if self._fixed_theme is None:
             self.app.theme_changed_signal.subscribe(self, self._theme_changed)
         if self._streaming:
-            self._split = True
+            self._body.split = True
             self._flush()
         else:
             self.call_after_refresh(self._painted.set)
@@ -192,22 +182,12 @@ class MessageView(Widget):
         self._timer = None  # (a pending timer was stopped when a flush was queued instead)
         self._flush_queued = False
         self._last_flush = monotonic()
-        self._split = True
         width = self._drawn_width
-        from_row = self._piece_starts(width)[-1] if width and self._split else None  # where the tail starts
+        from_row = self._piece_starts(width)[-1] if width and self._body.split else None  # where the tail starts
         rows_before = self.content_rows(width) if width else 0
-        blocks = self._splitter.feed("".join(self._pending))
-        self._pending.clear()
         if not self._streaming:
-            blocks += self._splitter.finish()
             self.call_after_refresh(self._painted.set)
-        self._pieces.extend(Piece(block) for block in blocks)
-        tail = self._splitter.tail() if self._streaming else None
-        if tail is None:
-            self._tail = None
-        elif self._tail is None or self._tail.block != tail:
-            self._tail = Piece(tail)
-        elif not blocks:
+        if not self._body.parse(final=not self._streaming):
             return  # nothing changed
         self._changed(from_row, rows_before if width else None)
         self._frame_rows = self.content_rows(width) - rows_before if width else 0
@@ -216,7 +196,7 @@ class MessageView(Widget):
     def passing_rows(self) -> int:
         """While streaming: the rows the last frame added. A frame that adds a screen of rows replaces
         everything on it, so the message list draws its finished blocks plain (`draw_plain_in`)."""
-        if not (self._streaming or self._pending):  # (until the last text is in)
+        if not (self._streaming or self._body.pending):  # (until the last text is in)
             return 0
         return self._frame_rows if self.quiet_for() < self.PASSING_QUIET else 0
 
@@ -225,13 +205,8 @@ class MessageView(Widget):
         return monotonic() - self._last_flush
 
     def _ensure_split(self) -> None:
-        if self._split:
-            return
-        self._split = True
-        self._version += 1
-        blocks = self._splitter.feed("".join(self._pending)) + self._splitter.finish()
-        self._pending.clear()
-        self._pieces = [Piece(block) for block in blocks]
+        if self._body.ensure_split():
+            self._version += 1
 
     def _changed(self, from_row: int | None = None, rows_before: int | None = None) -> None:
         """The text changed (from content row `from_row` on, when known): lay out and repaint.
@@ -255,7 +230,7 @@ class MessageView(Widget):
 
     @property
     def is_split(self) -> bool:
-        return self._split
+        return self._body.split
 
     def _label_rows(self, width: int) -> int:
         return text_rows(self._label, width)
@@ -269,12 +244,10 @@ class MessageView(Widget):
         width_, version, rows = self._rows_cache
         if width_ == width and version == self._version:
             return rows
-        if not self._split:
-            if self._line_lengths is None:
-                self._line_lengths = LineLengths(self.text)
-            rows = unsplit_rows(self._label, self._line_lengths, self._note, width)
+        if not self._body.split:
+            rows = unsplit_rows(self._label, self._body.line_lengths(), self._note, width)
         else:
-            tail = self._tail.rows(width) if self._tail is not None else 0
+            tail = self._body.tail.rows(width) if self._body.tail is not None else 0
             rows = self._piece_starts(width)[-1] + tail + self._note_rows(width)
         self._rows_cache = (width, self._version, rows)
         return rows
@@ -285,7 +258,7 @@ class MessageView(Widget):
         if self._layout_key != key:
             row = self._label_rows(width)
             starts = []
-            for piece in self._pieces:
+            for piece in self._body.pieces:
                 starts.append(row)
                 row += piece.rows(width)
             starts.append(row)
@@ -302,16 +275,16 @@ class MessageView(Widget):
 
         Index -1 stands for the whole unsplit message.
         """
-        if not self._split:
+        if not self._body.split:
             return [(0, -1)] if bottom > 0 else []
         starts = self._piece_starts(width)
         first = max(bisect_right(starts, top) - 1, 0)
         found = []
-        for index in range(first, len(self._pieces)):
+        for index in range(first, len(self._body.pieces)):
             start = starts[index]
             if start >= bottom:
                 break
-            piece = self._pieces[index]
+            piece = self._body.pieces[index]
             if not (piece.exact(width) or (plain_ok and piece.drawable(width))):
                 found.append((start, index))
         return found
@@ -319,13 +292,13 @@ class MessageView(Widget):
     def draw_plain_in(self, top: int, bottom: int, width: int) -> None:
         """Draw the pieces in rows [top, bottom) that have no lines yet as plain text (see `Piece.draw_plain`):
         the rows stay as estimated, and Rich renders them if they are still in view when the stream slows."""
-        if not self._split:
+        if not self._body.split:
             return
         starts = self._piece_starts(width)
-        for index in range(max(bisect_right(starts, top) - 1, 0), len(self._pieces)):
+        for index in range(max(bisect_right(starts, top) - 1, 0), len(self._body.pieces)):
             if starts[index] >= bottom:
                 break
-            piece = self._pieces[index]
+            piece = self._body.pieces[index]
             if not piece.drawable(width):
                 piece.draw_plain(width, self._row_style)
 
@@ -338,14 +311,14 @@ class MessageView(Widget):
         if index < 0:
             self._ensure_split()
         else:
-            self._render_piece(self._pieces[index], width)
+            self._render_piece(self._body.pieces[index], width)
         self._version += 1
         return self.content_rows(width) - before
 
     def render_all(self, width: int) -> None:
         """Render every block at `width` (selection over the whole message)."""
         self._ensure_split()
-        for piece in self._pieces:
+        for piece in self._body.pieces:
             if not piece.exact(width):
                 self._render_piece(piece, width)
         self._version += 1
@@ -392,10 +365,10 @@ class MessageView(Widget):
 
     def _theme_changed(self, theme: Theme) -> None:
         if self.code_theme != self._theme:
-            for piece in self._pieces:
+            for piece in self._body.pieces:
                 piece.strips, piece.strips_width = None, -1
-            if self._tail is not None:
-                self._tail.strips = None
+            if self._body.tail is not None:
+                self._body.tail.strips = None
             self._changed()
 
     def _render_piece(self, piece: Piece, width: int) -> None:
@@ -408,7 +381,7 @@ class MessageView(Widget):
         piece.strips_width = width
         piece.plain = False
         piece.renders += 1
-        if piece is not self._tail:
+        if piece is not self._body.tail:
             self.block_renders += 1
 
     def _text_strips(self, kind: str, text: str, width: int) -> list[Strip]:
@@ -451,18 +424,19 @@ class MessageView(Widget):
         starts = self._piece_starts(width)
         if y >= starts[-1]:
             y -= starts[-1]
-            if self._tail is not None:
-                if not self._tail.exact(width):
-                    self._render_piece(self._tail, width)
-                    self._tail_rows_check(width)
-                assert self._tail.strips is not None
-                if y < len(self._tail.strips):
-                    return self._tail.strips[y]
-                y -= len(self._tail.strips)
+            tail = self._body.tail
+            if tail is not None:
+                if not tail.exact(width):
+                    self._render_piece(tail, width)
+                    self._tail_rows_check(tail, width)
+                assert tail.strips is not None
+                if y < len(tail.strips):
+                    return tail.strips[y]
+                y -= len(tail.strips)
             note = self._text_strips("note", self._note, width) if self._note else []
             return note[y] if y < len(note) else Strip.blank(width, self._row_style)
         index = bisect_right(starts, y) - 1
-        piece = self._pieces[index]
+        piece = self._body.pieces[index]
         if not piece.drawable(width):
             # Drawn before the message list settled it (a resize, a jump): render now, lay out again.
             self.late_renders += 1
@@ -478,10 +452,10 @@ class MessageView(Widget):
         row = y - starts[index]
         return piece.strips[row] if row < len(piece.strips) else Strip.blank(width, self._row_style)
 
-    def _tail_rows_check(self, width: int) -> None:
-        assert self._tail is not None and self._tail.strips is not None
-        if len(self._tail.strips) != self._tail.estimate or self._tail.estimate_width != width:
-            self._tail.estimate, self._tail.estimate_width = len(self._tail.strips), width
+    def _tail_rows_check(self, tail: Piece, width: int) -> None:
+        assert tail.strips is not None
+        if len(tail.strips) != tail.estimate or tail.estimate_width != width:
+            tail.estimate, tail.estimate_width = len(tail.strips), width
             self._version += 1
             self.call_later(self.refresh, layout=True)
 
